@@ -1,0 +1,1 @@
+//! The chainsig signer contract (being written).

@@ -1,0 +1,1 @@
+//! The local NEAR-compatible devnet (being written).
