@@ -47,13 +47,18 @@ impl EcdsaPayload {
 }
 
 impl Serialize for EcdsaPayload {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> core::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_hex())
     }
 }
 
 impl<'de> Deserialize<'de> for EcdsaPayload {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> core::result::Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Self::from_hex(&s).map_err(serde::de::Error::custom)
     }
@@ -164,7 +169,9 @@ impl TryFrom<SignRequestFields> for SignRequest {
 }
 
 impl<'de> Deserialize<'de> for SignRequest {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> core::result::Result<Self, D::Error> {
         SignRequestFields::deserialize(deserializer)?
             .try_into()
             .map_err(serde::de::Error::custom)

@@ -108,9 +108,11 @@ impl EcdsaSignature {
 
     /// The public key that `(r, s, recovery_id)` recovers to for `payload`, as `ecrecover` does.
     pub fn recover(&self, payload: &EcdsaPayload) -> Result<PublicKey> {
-        let recovery_id = RecoveryId::from_byte(self.recovery_id).ok_or(Error::RecoveryId(self.recovery_id))?;
-        let key = VerifyingKey::recover_from_prehash(payload.as_bytes(), &self.to_k256()?, recovery_id)
-            .map_err(|_| Error::BadSignature)?;
+        let recovery_id =
+            RecoveryId::from_byte(self.recovery_id).ok_or(Error::RecoveryId(self.recovery_id))?;
+        let key =
+            VerifyingKey::recover_from_prehash(payload.as_bytes(), &self.to_k256()?, recovery_id)
+                .map_err(|_| Error::BadSignature)?;
         PublicKey::from_affine(*key.as_affine())
     }
 
@@ -168,7 +170,10 @@ fn parse_scalar(hex_str: &str) -> Result<Scalar> {
 
 impl Serialize for EcdsaSignature {
     /// Upper-case hex, as NEAR's MPC network has always answered.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> core::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
         EcdsaSignatureJson {
             big_r: AffinePointJson {
                 affine_point: hex::encode_upper(self.big_r.to_encoded_point(true).as_bytes()),
@@ -183,7 +188,9 @@ impl Serialize for EcdsaSignature {
 }
 
 impl<'de> Deserialize<'de> for EcdsaSignature {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> core::result::Result<Self, D::Error> {
         let json = EcdsaSignatureJson::deserialize(deserializer)?;
         let parsed = parse_point(&json.big_r.affine_point).and_then(|big_r| {
             let s = parse_scalar(&json.s.scalar)?;
