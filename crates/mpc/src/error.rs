@@ -1,0 +1,60 @@
+use std::time::Duration;
+
+use chainsig_primitives::ParticipantId;
+use thiserror::Error;
+
+/// Why a protocol instance stopped. Once an instance has failed it stays failed: every
+/// further call returns the same error. Errors caused by a peer name that peer.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProtocolError {
+    #[error("cannot start protocol: {0}")]
+    BadParameters(String),
+    #[error("message from {0}, who is not a participant of this protocol")]
+    UnknownPeer(ParticipantId),
+    #[error("message from {peer} is {size} bytes; the limit is {limit}")]
+    Oversized {
+        peer: ParticipantId,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{peer} sent more than the {limit} bytes this protocol may need from one peer")]
+    Flood { peer: ParticipantId, limit: usize },
+    #[error("malformed message from {peer}: {reason}")]
+    Malformed { peer: ParticipantId, reason: String },
+    #[error("{peer} sent the same protocol message twice")]
+    Duplicate { peer: ParticipantId },
+    #[error("protocol failed: {reason}{}", suspect_text(.suspect))]
+    Failed {
+        reason: String,
+        suspect: Option<ParticipantId>,
+    },
+    #[error("protocol timed out after {:?}, still waiting on {waiting_on:?}", .after)]
+    Timeout {
+        after: Duration,
+        waiting_on: Vec<ParticipantId>,
+    },
+    #[error("protocol already finished")]
+    AlreadyFinished,
+}
+
+fn suspect_text(suspect: &Option<ParticipantId>) -> String {
+    match suspect {
+        Some(peer) => format!(" (after a message from {peer})"),
+        None => String::new(),
+    }
+}
+
+impl ProtocolError {
+    /// The peer whose message caused this error, when it is known.
+    pub fn peer(&self) -> Option<ParticipantId> {
+        match self {
+            ProtocolError::UnknownPeer(peer)
+            | ProtocolError::Oversized { peer, .. }
+            | ProtocolError::Flood { peer, .. }
+            | ProtocolError::Malformed { peer, .. }
+            | ProtocolError::Duplicate { peer } => Some(*peer),
+            ProtocolError::Failed { suspect, .. } => *suspect,
+            _ => None,
+        }
+    }
+}
