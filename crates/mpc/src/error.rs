@@ -45,7 +45,8 @@ fn suspect_text(suspect: &Option<ParticipantId>) -> String {
 }
 
 impl ProtocolError {
-    /// The peer whose message caused this error, when it is known.
+    /// The peer whose message broke a rule by itself (wrong size, garbage, a repeat): that
+    /// peer is at fault.
     pub fn peer(&self) -> Option<ParticipantId> {
         match self {
             ProtocolError::UnknownPeer(peer)
@@ -53,8 +54,17 @@ impl ProtocolError {
             | ProtocolError::Flood { peer, .. }
             | ProtocolError::Malformed { peer, .. }
             | ProtocolError::Duplicate { peer } => Some(*peer),
-            ProtocolError::Failed { suspect, .. } => *suspect,
             _ => None,
+        }
+    }
+
+    /// The peer after whose message a cryptographic check failed. Only a lead, not a
+    /// verdict: when parties disagree (say, on what one of them broadcast), the check fails
+    /// at whichever message shows the disagreement, which may come from an honest peer.
+    pub fn suspect(&self) -> Option<ParticipantId> {
+        match self {
+            ProtocolError::Failed { suspect, .. } => *suspect,
+            other => other.peer(),
         }
     }
 }

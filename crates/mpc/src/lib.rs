@@ -13,6 +13,26 @@
 //! - [`sign`] rerandomizes the presignature for the request and derived key (see DESIGN.md)
 //!   and runs the one-round signing step itself, so the leader gets a low-s signature with a
 //!   consistent nonce point and recovery id from a single verification.
+//!
+//! A presignature signs once. [`sign`] takes it by value and it cannot be cloned, so signing
+//! twice with one presignature does not compile:
+//!
+//! ```compile_fail,E0382
+//! use chainsig_mpc::{sign, sign::sign_limits, KeyShare, Presignature, SignArgs};
+//! fn twice(key: &KeyShare, presignature: Presignature, args: &SignArgs) {
+//!     let _first = sign(key, presignature, key.me, args, sign_limits());
+//!     let _second = sign(key, presignature, key.me, args, sign_limits());
+//! }
+//! ```
+//!
+//! (The same function with one call compiles:)
+//!
+//! ```
+//! use chainsig_mpc::{sign, sign::sign_limits, KeyShare, Presignature, SignArgs};
+//! fn once(key: &KeyShare, presignature: Presignature, args: &SignArgs) {
+//!     let _only = sign(key, presignature, key.me, args, sign_limits());
+//! }
+//! ```
 
 pub mod adapter;
 pub mod batch;
