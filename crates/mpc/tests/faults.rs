@@ -273,7 +273,7 @@ fn bad_signature_shares_are_caught_by_the_leader() {
         error.to_string().contains("combined signature rejected"),
         "{error}"
     );
-    assert!(report.outputs.get(&leader).is_none());
+    assert!(!report.outputs.contains_key(&leader));
 }
 
 #[test]
