@@ -1,1 +1,39 @@
-fn main() {}
+//! `chainsig`: derive keys, run the engine demo (and, as the project grows, the devnet, the
+//! nodes and the local network).
+
+mod commands;
+mod error;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chainsig",
+    version,
+    about = "Chain signatures: one NEAR account, keys on every chain"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Derive the public key of (account, path) from the network's root public key.
+    Derive(commands::derive::DeriveArgs),
+    /// Run every MPC party in this process: keygen, triples, presignature, and a signature
+    /// under a derived key, verified.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Derive(args) => commands::derive::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}

@@ -1,0 +1,55 @@
+//! `chainsig derive`: the tweak and derived public key of (account, path).
+
+use chainsig_primitives::{derive_public_key, derive_tweak, PublicKey};
+use clap::Args;
+use near_account_id::AccountId;
+use serde_json::json;
+
+use crate::error::CliError;
+
+#[derive(Args)]
+pub struct DeriveArgs {
+    /// The network's root public key: `secp256k1:<base58>` or SEC1 hex.
+    #[arg(long)]
+    root_public_key: String,
+    /// The NEAR account that calls `sign` (the predecessor).
+    #[arg(long)]
+    account: String,
+    /// The derivation path the account passes to `sign`.
+    #[arg(long, default_value = "")]
+    path: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: DeriveArgs) -> Result<(), CliError> {
+    let root = PublicKey::parse(&args.root_public_key)
+        .map_err(|e| CliError::input("--root-public-key", e))?;
+    let account: AccountId = args
+        .account
+        .parse()
+        .map_err(|e| CliError::input("--account", e))?;
+    let tweak =
+        derive_tweak(account.as_str(), &args.path).map_err(|e| CliError::input("--path", e))?;
+    let derived = derive_public_key(root.as_affine(), &tweak)
+        .and_then(PublicKey::from_affine)
+        .map_err(|e| CliError::Failed(format!("derivation failed: {e}")))?;
+    let sec1 = hex::encode(derived.to_sec1_compressed());
+    if args.json {
+        let output = json!({
+            "account": account.as_str(),
+            "path": args.path,
+            "tweak": tweak.to_hex(),
+            "public_key": derived.to_near_string(),
+            "public_key_sec1": sec1,
+            "public_key_sec1_uncompressed": hex::encode(derived.to_sec1_uncompressed()),
+        });
+        println!("{output}");
+    } else {
+        println!("tweak       {}", tweak.to_hex());
+        println!("public_key  {}", derived.to_near_string());
+        println!("sec1        {sec1}");
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The `chainsig` binary as a user runs it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const ROOT_NEAR: &str = "secp256k1:pQwJPcrsesSi9CVXHmfNRmgc21iVNo74oQFqKw6BmYFAeQpDq8xpN5sXp3WgvVZRQiZ3Ti1xxy4T79Uyfkhxihi";
+const ROOT_SEC1: &str = "0328e30c53e8ce2eaf4b39c2a3828bed7fae705d514d2b7b1136dc6fd27b8b5961";
+
+fn chainsig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chainsig"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn derive_prints_the_known_answer() {
+    for root in [ROOT_NEAR, ROOT_SEC1] {
+        let output = chainsig(&[
+            "derive",
+            "--root-public-key",
+            root,
+            "--account",
+            "alice.near",
+            "--path",
+            "ethereum-1",
+        ]);
+        assert!(output.status.success());
+        let text = stdout(&output);
+        assert!(
+            text.contains("e4c9cc34fcc5f69fde83609d2f7739b541faa56c74cee872b220bdc3a85d1d4d"),
+            "{text}"
+        );
+        assert!(
+            text.contains("02cc1b0ee5784c07ac9d024f10321084488af2c99b4d6637cdf0c5fac542190e49"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn derive_json_has_tweak_and_public_key() {
+    let output = chainsig(&[
+        "derive",
+        "--root-public-key",
+        ROOT_NEAR,
+        "--account",
+        "bob.testnet",
+        "--path",
+        "",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        value["tweak"],
+        "0779afe8e288c7ed2204b670c87a016a1a3d889f9796d5fec0eef7fd9d081a7c"
+    );
+    assert_eq!(
+        value["public_key"],
+        "secp256k1:ggKfUBY85jU2F7ohuy5PdKK5Agdxk42KMxqBE6CdVfMngwYJWKxrRvysaNyJJXTqcc5XM5vprYjz1QQhx4yhgo3"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_two() {
+    let long_path = "p".repeat(2000);
+    let cases: &[&[&str]] = &[
+        &[
+            "derive",
+            "--root-public-key",
+            "secp256k1:xyz",
+            "--account",
+            "a.near",
+        ],
+        &[
+            "derive",
+            "--root-public-key",
+            "ed25519:abc",
+            "--account",
+            "a.near",
+        ],
+        &["derive", "--root-public-key", "0400", "--account", "a.near"],
+        &[
+            "derive",
+            "--root-public-key",
+            ROOT_NEAR,
+            "--account",
+            "Not Valid",
+        ],
+        &[
+            "derive",
+            "--root-public-key",
+            ROOT_NEAR,
+            "--account",
+            "a.near",
+            "--path",
+            &long_path,
+        ],
+        &["derive", "--account", "a.near"],
+        &["demo", "--nodes", "1"],
+        &["demo", "--threshold", "5"],
+        &["demo", "--payload", "ffff"],
+    ];
+    for args in cases {
+        let output = chainsig(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        if args[0] == "derive" && args.len() > 3 {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn demo_signs_and_verifies() {
+    let output = chainsig(&["demo", "--nodes", "4", "--threshold", "3"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    assert!(text.contains("signature     verified"), "{text}");
+    let response: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(response["scheme"], "Secp256k1");
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, the contract wasm and its size
+# limit, then every test of every crate. Installs the wasm target first if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    echo "== installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== contract wasm"
+scripts/build-contract.sh
+
+echo "== cargo test"
+cargo test --workspace --locked
