@@ -122,3 +122,21 @@ pub fn generate_triples(
     let batch_limit = limits.scaled(count).max_message_bytes;
     Ok(Box::new(Batch::new(instances, batch_limit)?))
 }
+
+/// Triples from a trusted dealer, who learns them all: only for benchmarks and tests.
+#[cfg(feature = "insecure-dealer")]
+pub fn deal_insecure(
+    participants: &[ParticipantId],
+    threshold: usize,
+) -> std::collections::BTreeMap<ParticipantId, Triple> {
+    let (public, shares) = cait_sith::triples::deal::<Secp256k1>(
+        &mut rand_core::OsRng,
+        &to_cs_list(participants),
+        threshold,
+    );
+    participants
+        .iter()
+        .zip(shares)
+        .map(|(&p, share)| (p, Triple::from_cait_sith((share, public.clone()))))
+        .collect()
+}
