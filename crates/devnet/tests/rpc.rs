@@ -1,0 +1,420 @@
+//! The devnet through its JSON-RPC, driven by `near-jsonrpc-client`.
+
+mod common;
+
+use common::*;
+use near_crypto::{InMemorySigner, KeyType, SecretKey};
+use near_jsonrpc_client::methods;
+use near_jsonrpc_primitives::types::query::{QueryResponseKind, RpcQueryError};
+use near_jsonrpc_primitives::types::transactions::{RpcTransactionError, TransactionInfo};
+use near_primitives::account::{AccessKey, AccessKeyPermission};
+use near_primitives::action::{
+    Action, AddKeyAction, CreateAccountAction, DeployContractAction, TransferAction,
+};
+use near_primitives::errors::{
+    ActionErrorKind, FunctionCallError, InvalidAccessKeyError, InvalidTxError, TxExecutionError,
+};
+use near_primitives::hash::hash;
+use near_primitives::types::{AccountId, Balance, BlockId, BlockReference, Finality};
+use near_primitives::views::{FinalExecutionStatus, QueryRequest, TxExecutionStatus};
+
+fn id(s: &str) -> AccountId {
+    s.parse().unwrap()
+}
+
+fn create_account_actions(
+    signer: &near_crypto::Signer,
+    amount: Balance,
+    code: Option<Vec<u8>>,
+) -> Vec<Action> {
+    let mut actions = vec![
+        Action::CreateAccount(CreateAccountAction {}),
+        Action::Transfer(TransferAction { deposit: amount }),
+        Action::AddKey(Box::new(AddKeyAction {
+            public_key: signer.public_key(),
+            access_key: AccessKey {
+                nonce: 0,
+                permission: AccessKeyPermission::FullAccess,
+            },
+        })),
+    ];
+    if let Some(code) = code {
+        actions.push(Action::DeployContract(DeployContractAction { code }));
+    }
+    actions
+}
+
+fn assert_success(o: &near_primitives::views::FinalExecutionOutcomeView) -> Vec<u8> {
+    match &o.status {
+        FinalExecutionStatus::SuccessValue(v) => v.clone(),
+        other => panic!("expected success, got {other:?}: {o:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_contracts_calls_and_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start(&dir.path().join("home"), 10).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let alice = id("alice.test.near");
+    let bob = id("bob.test.near");
+    let alice_signer = new_signer(&alice);
+    let wasm = test_wasm();
+
+    let o = client
+        .send(
+            &root,
+            &alice,
+            create_account_actions(&alice_signer, near(10), Some(wasm.clone())),
+        )
+        .await;
+    assert_success(&o);
+    let o = client
+        .send(
+            &root,
+            &bob,
+            create_account_actions(&new_signer(&bob), near(5), Some(wasm.clone())),
+        )
+        .await;
+    assert_success(&o);
+
+    // The account as clients see it.
+    let r = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewAccount {
+                account_id: alice.clone(),
+            },
+        })
+        .await
+        .unwrap();
+    let QueryResponseKind::ViewAccount(view) = r.kind else {
+        panic!("not an account")
+    };
+    assert_eq!(view.code_hash, hash(&wasm));
+    assert!(view.amount.as_yoctonear() <= near(10).as_yoctonear());
+    assert!(view.amount.as_yoctonear() > near(9).as_yoctonear());
+
+    // A state-changing call, then a view of its effect.
+    let o = client
+        .send(
+            &alice_signer,
+            &alice,
+            vec![call("set", b"hello", 30, Balance::ZERO)],
+        )
+        .await;
+    assert_success(&o);
+    assert_eq!(o.receipts_outcome[0].outcome.logs, vec!["set".to_string()]);
+    assert_eq!(client.view(&alice, "get", b"").await, b"hello");
+
+    // Gas is charged: the signer paid something and got a refund receipt.
+    assert!(o.transaction_outcome.outcome.tokens_burnt.as_yoctonear() > 0);
+    assert!(
+        o.receipts_outcome.len() >= 2,
+        "refund receipt expected: {o:?}"
+    );
+
+    // A panicking call fails with nearcore's error shape.
+    let o = client
+        .send(
+            &alice_signer,
+            &alice,
+            vec![call("fail", b"", 30, Balance::ZERO)],
+        )
+        .await;
+    match &o.status {
+        FinalExecutionStatus::Failure(TxExecutionError::ActionError(e)) => match &e.kind {
+            ActionErrorKind::FunctionCallError(FunctionCallError::ExecutionError(msg)) => {
+                assert!(msg.contains("boom"), "{msg}")
+            }
+            other => panic!("unexpected {other:?}"),
+        },
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // A cross-contract call with a callback: alice asks bob, bob answers.
+    let bob_root = client
+        .send(&root, &bob, vec![call("set", b"world", 30, Balance::ZERO)])
+        .await;
+    // root is not bob: a function call from another account works (only code/keys need the owner).
+    assert_success(&bob_root);
+    let o = client
+        .send(
+            &alice_signer,
+            &alice,
+            vec![call("call_get", bob.as_bytes(), 100, Balance::ZERO)],
+        )
+        .await;
+    assert_eq!(assert_success(&o), b"world");
+
+    // View queries.
+    let r = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewState {
+                account_id: alice.clone(),
+                prefix: b"k".to_vec().into(),
+                after_key: None,
+                limit: None,
+                include_proof: false,
+            },
+        })
+        .await
+        .unwrap();
+    let QueryResponseKind::ViewState(state) = r.kind else {
+        panic!("not state")
+    };
+    assert_eq!(state.values.len(), 1);
+    assert_eq!(state.values[0].value.to_vec(), b"hello");
+    let r = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewAccessKeyList {
+                account_id: alice.clone(),
+                after_key: None,
+                limit: None,
+            },
+        })
+        .await
+        .unwrap();
+    let QueryResponseKind::AccessKeyList(keys) = r.kind else {
+        panic!("not keys")
+    };
+    assert_eq!(keys.keys.len(), 1);
+    let r = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewCode {
+                account_id: alice.clone(),
+            },
+        })
+        .await
+        .unwrap();
+    let QueryResponseKind::ViewCode(code) = r.kind else {
+        panic!("not code")
+    };
+    assert_eq!(code.code, wasm);
+
+    // Unknown account: nearcore's UNKNOWN_ACCOUNT.
+    let err = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewAccount {
+                account_id: id("nobody.test.near"),
+            },
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.handler_error(),
+            Some(RpcQueryError::UnknownAccount { .. })
+        ),
+        "{err:?}"
+    );
+
+    // Status, blocks, chunks, gas price, validators, tx status.
+    let status = client
+        .rpc
+        .call(methods::status::RpcStatusRequest)
+        .await
+        .unwrap();
+    assert_eq!(status.chain_id, "localnet");
+    assert_eq!(status.protocol_version, 88);
+    let height = status.sync_info.latest_block_height;
+    let block = client
+        .rpc
+        .call(methods::block::RpcBlockRequest {
+            block_reference: BlockReference::BlockId(BlockId::Height(height)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(block.header.height, height);
+    let chunk = client
+        .rpc
+        .call(methods::chunk::RpcChunkRequest {
+            chunk_reference: near_jsonrpc_primitives::types::chunks::ChunkReference::BlockShardId {
+                block_id: BlockId::Hash(block.header.hash),
+                shard_id: near_primitives::types::ShardId::new(0),
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(chunk.header.height_included, height);
+    let gas = client
+        .rpc
+        .call(methods::gas_price::RpcGasPriceRequest { block_id: None })
+        .await
+        .unwrap();
+    assert_eq!(gas.gas_price.as_yoctonear(), 100_000_000);
+    let v = client
+        .rpc
+        .call(methods::validators::RpcValidatorRequest {
+            epoch_reference: near_primitives::types::EpochReference::Latest,
+        })
+        .await
+        .unwrap();
+    assert_eq!(v.current_validators.len(), 1);
+    let st = client
+        .rpc
+        .call(methods::tx::RpcTransactionStatusRequest {
+            transaction_info: TransactionInfo::TransactionId {
+                tx_hash: o.transaction.hash,
+                sender_account_id: alice.clone(),
+            },
+            wait_until: TxExecutionStatus::Final,
+        })
+        .await
+        .unwrap();
+    assert_eq!(st.final_execution_status, TxExecutionStatus::Final);
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_transactions_are_refused_with_nearcore_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start(&dir.path().join("home"), 10).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let alice = id("alice.test.near");
+    let invalid = |e: near_jsonrpc_client::errors::JsonRpcError<RpcTransactionError>| match e
+        .handler_error()
+    {
+        Some(RpcTransactionError::InvalidTransaction { context }) => context.clone(),
+        _ => panic!("expected an invalid transaction error, got {e:?}"),
+    };
+
+    // Wrong signature: signed by another key than the one named.
+    let good = client.sign(&root, &alice, vec![]).await;
+    let other = InMemorySigner::from_secret_key(
+        root.get_account_id(),
+        SecretKey::from_random(KeyType::ED25519),
+    );
+    let forged = near_primitives::transaction::SignedTransaction::new(
+        other.sign(good.get_hash().as_ref()),
+        good.transaction.clone(),
+    );
+    assert_eq!(
+        invalid(client.commit(forged).await.unwrap_err()),
+        InvalidTxError::InvalidSignature
+    );
+
+    // Stale nonce: the same nonce twice.
+    let tx = client
+        .sign(
+            &root,
+            &root.get_account_id(),
+            vec![Action::Transfer(TransferAction {
+                deposit: Balance::from_yoctonear(1),
+            })],
+        )
+        .await;
+    let nonce = tx.transaction.nonce().nonce();
+    client.commit(tx.clone()).await.unwrap();
+    let again = sign_tx(
+        &root,
+        &root.get_account_id(),
+        nonce,
+        client.latest_hash().await,
+        vec![],
+    );
+    assert!(matches!(
+        invalid(client.commit(again).await.unwrap_err()),
+        InvalidTxError::InvalidNonce { .. }
+    ));
+
+    // Unknown signer.
+    let ghost = new_signer(&id("ghost.test.near"));
+    let tx = sign_tx(&ghost, &alice, 1, client.latest_hash().await, vec![]);
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::SignerDoesNotExist { .. }
+    ));
+
+    // Unknown access key on a known account.
+    let stranger = InMemorySigner::from_secret_key(
+        root.get_account_id(),
+        SecretKey::from_random(KeyType::ED25519),
+    );
+    let tx = sign_tx(&stranger, &alice, 1, client.latest_hash().await, vec![]);
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::InvalidAccessKeyError(InvalidAccessKeyError::AccessKeyNotFound { .. })
+    ));
+
+    // Not enough balance.
+    let tx = client
+        .sign(
+            &root,
+            &root.get_account_id(),
+            vec![Action::Transfer(TransferAction {
+                deposit: near(2_000_000_000),
+            })],
+        )
+        .await;
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::NotEnoughBalance { .. }
+    ));
+
+    // Function-call access key: only its receiver and methods.
+    let limited = new_signer(&root.get_account_id());
+    let add = Action::AddKey(Box::new(AddKeyAction {
+        public_key: limited.public_key(),
+        access_key: AccessKey {
+            nonce: 0,
+            permission: AccessKeyPermission::FunctionCall(
+                near_primitives::account::FunctionCallPermission {
+                    allowance: None,
+                    receiver_id: alice.to_string(),
+                    method_names: vec!["get".into()],
+                },
+            ),
+        },
+    }));
+    assert_success(&client.send(&root, &root.get_account_id(), vec![add]).await);
+    let tx = client
+        .sign(&limited, &alice, vec![call("set", b"x", 10, Balance::ZERO)])
+        .await;
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::InvalidAccessKeyError(InvalidAccessKeyError::MethodNameMismatch { .. })
+    ));
+    let tx = client
+        .sign(
+            &limited,
+            &alice,
+            vec![Action::Transfer(TransferAction {
+                deposit: Balance::from_yoctonear(1),
+            })],
+        )
+        .await;
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::InvalidAccessKeyError(InvalidAccessKeyError::RequiresFullAccess)
+    ));
+
+    // A call to an account that does not exist fails in execution.
+    let o = client
+        .send(
+            &root,
+            &id("nobody.test.near"),
+            vec![call("get", b"", 10, Balance::ZERO)],
+        )
+        .await;
+    assert!(
+        matches!(
+            &o.status,
+            FinalExecutionStatus::Failure(TxExecutionError::ActionError(e))
+                if matches!(e.kind, ActionErrorKind::AccountDoesNotExist { .. })
+        ),
+        "{o:?}"
+    );
+    devnet.stop().await;
+}
