@@ -1,0 +1,548 @@
+//! The governance state machine, in plain Rust: no `env::` calls, so every transition can be
+//! unit- and property-tested natively. The `#[near]` layer passes in who called and applies
+//! the result.
+//!
+//! `NotInitialized → Initializing → Running ⇄ Resharing`:
+//! - `Initializing`: the candidates of `init` generate the root key and vote for it
+//!   (`vote_pk`); `threshold` equal votes make it `Running` at epoch 0.
+//! - `Running`: accounts register as candidates (`join`); participants vote candidates in
+//!   (`vote_join`) or participants out (`vote_leave`); `threshold` votes move to `Resharing`
+//!   with the new set.
+//! - `Resharing`: the new set reshares the same root key and reports it done
+//!   (`vote_reshared(epoch)`); `threshold` votes make it `Running` at `old_epoch + 1`.
+//!
+//! Every vote counts once per voter and only from the set that is allowed to vote; the number
+//! of participants never drops below `threshold`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chainsig_primitives::{ParticipantId, PublicKey};
+use near_sdk::borsh::{BorshDeserialize, BorshSerialize};
+use near_sdk::AccountId;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The longest URL a participant may register, in bytes.
+pub const MAX_URL_LEN: usize = 512;
+
+/// The public key of a node's TLS certificate or of its signing account key, in NEAR's
+/// `ed25519:<base58>` (or `secp256k1:<base58>`) form.
+pub type NodeKey = near_sdk::PublicKey;
+
+/// What a candidate registers about itself (`init` takes these, `join` records one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+#[serde(deny_unknown_fields)]
+pub struct CandidateInfo {
+    pub account_id: AccountId,
+    /// Where the node's P2P endpoint listens, e.g. `https://node1.example:3000`.
+    pub url: String,
+    /// The key of the node's TLS certificate; peers pin it.
+    pub tls_public_key: NodeKey,
+    /// The node's signing key (its NEAR access key for `respond` and `vote_*`).
+    pub sign_public_key: NodeKey,
+}
+
+impl CandidateInfo {
+    fn check(&self) -> Result<(), Error> {
+        check_url(&self.url)
+    }
+
+    fn into_participant(self, id: ParticipantId) -> ParticipantInfo {
+        ParticipantInfo {
+            account_id: self.account_id,
+            id,
+            url: self.url,
+            tls_public_key: self.tls_public_key,
+            sign_public_key: self.sign_public_key,
+        }
+    }
+}
+
+fn check_url(url: &str) -> Result<(), Error> {
+    if url.is_empty() {
+        return Err(Error::BadUrl("the URL must not be empty".into()));
+    }
+    if url.len() > MAX_URL_LEN {
+        return Err(Error::BadUrl(format!(
+            "the URL is {} bytes long; at most {MAX_URL_LEN} are allowed",
+            url.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A member of the MPC network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct ParticipantInfo {
+    pub account_id: AccountId,
+    /// Assigned by the contract, never reused, kept across reshares.
+    #[borsh(
+        serialize_with = "borsh_ext::ser_participant_id",
+        deserialize_with = "borsh_ext::de_participant_id"
+    )]
+    pub id: ParticipantId,
+    pub url: String,
+    pub tls_public_key: NodeKey,
+    pub sign_public_key: NodeKey,
+}
+
+/// Participants ordered by id; account ids and ids are both unique.
+pub type Participants = Vec<ParticipantInfo>;
+
+/// Votes for one subject (a candidate, a participant): who voted.
+pub type Voters = BTreeSet<AccountId>;
+
+/// The voters for one proposed root public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct PkVotes {
+    #[borsh(
+        serialize_with = "borsh_ext::ser_public_key",
+        deserialize_with = "borsh_ext::de_public_key"
+    )]
+    pub public_key: PublicKey,
+    pub voters: Voters,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct InitializingState {
+    /// The initial members, in the order of their future participant ids.
+    pub candidates: Vec<CandidateInfo>,
+    pub threshold: u32,
+    pub pk_votes: Vec<PkVotes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct RunningState {
+    pub epoch: u64,
+    pub participants: Participants,
+    pub threshold: u32,
+    #[borsh(
+        serialize_with = "borsh_ext::ser_public_key",
+        deserialize_with = "borsh_ext::de_public_key"
+    )]
+    pub public_key: PublicKey,
+    /// Accounts that called `join` and wait to be voted in.
+    pub candidates: Vec<CandidateInfo>,
+    /// candidate → participants who voted to add it.
+    pub join_votes: BTreeMap<AccountId, Voters>,
+    /// participant → participants who voted to remove it.
+    pub leave_votes: BTreeMap<AccountId, Voters>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct ResharingState {
+    /// The epoch being left; the reshare finishes into `old_epoch + 1`.
+    pub old_epoch: u64,
+    pub old_participants: Participants,
+    pub new_participants: Participants,
+    pub threshold: u32,
+    #[borsh(
+        serialize_with = "borsh_ext::ser_public_key",
+        deserialize_with = "borsh_ext::de_public_key"
+    )]
+    pub public_key: PublicKey,
+    /// Members of the new set who reported the reshare done.
+    pub finished_votes: Voters,
+    /// Candidates registered before or during the reshare; they stay candidates after it.
+    pub candidates: Vec<CandidateInfo>,
+}
+
+/// The contract's governance state, as `state()` shows it (externally tagged:
+/// `"NotInitialized"`, `{"Initializing":{…}}`, `{"Running":{…}}`, `{"Resharing":{…}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub enum ProtocolState {
+    NotInitialized,
+    Initializing(InitializingState),
+    Running(RunningState),
+    Resharing(ResharingState),
+}
+
+/// The state machine with the one counter that outlives every state: the next participant id.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct Governance {
+    pub state: ProtocolState,
+    pub next_participant_id: u32,
+}
+
+impl Default for Governance {
+    fn default() -> Self {
+        Self {
+            state: ProtocolState::NotInitialized,
+            next_participant_id: 0,
+        }
+    }
+}
+
+impl ProtocolState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProtocolState::NotInitialized => "NotInitialized",
+            ProtocolState::Initializing(_) => "Initializing",
+            ProtocolState::Running(_) => "Running",
+            ProtocolState::Resharing(_) => "Resharing",
+        }
+    }
+
+    /// The root public key, once it exists (Running and Resharing).
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        match self {
+            ProtocolState::Running(s) => Some(&s.public_key),
+            ProtocolState::Resharing(s) => Some(&s.public_key),
+            _ => None,
+        }
+    }
+
+    pub fn threshold(&self) -> Option<u32> {
+        match self {
+            ProtocolState::NotInitialized => None,
+            ProtocolState::Initializing(s) => Some(s.threshold),
+            ProtocolState::Running(s) => Some(s.threshold),
+            ProtocolState::Resharing(s) => Some(s.threshold),
+        }
+    }
+
+    /// The current epoch: 0 while initializing, the old epoch while resharing.
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            ProtocolState::NotInitialized => None,
+            ProtocolState::Initializing(_) => Some(0),
+            ProtocolState::Running(s) => Some(s.epoch),
+            ProtocolState::Resharing(s) => Some(s.old_epoch),
+        }
+    }
+
+    /// Whether `account` may answer sign requests: a participant while Running; a member of
+    /// either set while Resharing (the old set holds the shares, the new set soon will).
+    pub fn may_respond(&self, account: &AccountId) -> bool {
+        match self {
+            ProtocolState::Running(s) => find(&s.participants, account).is_some(),
+            ProtocolState::Resharing(s) => {
+                find(&s.old_participants, account).is_some()
+                    || find(&s.new_participants, account).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The members that hold (or are about to hold) key shares.
+    pub fn participants(&self) -> &[ParticipantInfo] {
+        match self {
+            ProtocolState::Running(s) => &s.participants,
+            ProtocolState::Resharing(s) => &s.old_participants,
+            _ => &[],
+        }
+    }
+}
+
+pub fn find<'a>(
+    participants: &'a [ParticipantInfo],
+    account: &AccountId,
+) -> Option<&'a ParticipantInfo> {
+    participants.iter().find(|p| &p.account_id == account)
+}
+
+fn wrong_state(method: &'static str, expected: &'static str, state: &ProtocolState) -> Error {
+    Error::WrongState {
+        method,
+        expected,
+        actual: state.name(),
+    }
+}
+
+/// Records `voter`'s vote in `voters`; a second vote by the same account is refused.
+fn add_vote(voters: &mut Voters, voter: &AccountId) -> Result<usize, Error> {
+    if !voters.insert(voter.clone()) {
+        return Err(Error::AlreadyVoted(voter.clone()));
+    }
+    Ok(voters.len())
+}
+
+fn reached(votes: usize, threshold: u32) -> bool {
+    votes >= threshold as usize
+}
+
+impl Governance {
+    /// `init(threshold, candidates)`: the initial members, who will generate the root key.
+    pub fn init(&mut self, threshold: u32, candidates: Vec<CandidateInfo>) -> Result<(), Error> {
+        if !matches!(self.state, ProtocolState::NotInitialized) {
+            return Err(Error::AlreadyInitialized);
+        }
+        if candidates.is_empty() {
+            return Err(Error::NoCandidates);
+        }
+        if threshold == 0 || threshold as usize > candidates.len() {
+            return Err(Error::BadThreshold {
+                threshold,
+                members: candidates.len(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for candidate in &candidates {
+            candidate.check()?;
+            if !seen.insert(&candidate.account_id) {
+                return Err(Error::DuplicateCandidate(candidate.account_id.clone()));
+            }
+        }
+        self.state = ProtocolState::Initializing(InitializingState {
+            candidates,
+            threshold,
+            pk_votes: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// `vote_pk(public_key)`: an initial member reports the root key it generated. `threshold`
+    /// votes for one key start the network at epoch 0. After that a member's late vote for the
+    /// same key is accepted and changes nothing; a different key is refused.
+    /// Returns whether this vote started the network.
+    pub fn vote_pk(&mut self, voter: &AccountId, public_key: PublicKey) -> Result<bool, Error> {
+        match &mut self.state {
+            ProtocolState::Initializing(s) => {
+                if !s.candidates.iter().any(|c| &c.account_id == voter) {
+                    return Err(Error::NotAParticipant(voter.clone()));
+                }
+                if s.pk_votes.iter().any(|v| v.voters.contains(voter)) {
+                    return Err(Error::AlreadyVoted(voter.clone()));
+                }
+                let index = match s.pk_votes.iter().position(|v| v.public_key == public_key) {
+                    Some(index) => index,
+                    None => {
+                        s.pk_votes.push(PkVotes {
+                            public_key,
+                            voters: Voters::new(),
+                        });
+                        s.pk_votes.len() - 1
+                    }
+                };
+                let votes = add_vote(&mut s.pk_votes[index].voters, voter)?;
+                if !reached(votes, s.threshold) {
+                    return Ok(false);
+                }
+                let participants = s
+                    .candidates
+                    .drain(..)
+                    .enumerate()
+                    .map(|(i, c)| c.into_participant(ParticipantId(i as u32)))
+                    .collect::<Vec<_>>();
+                self.next_participant_id = participants.len() as u32;
+                self.state = ProtocolState::Running(RunningState {
+                    epoch: 0,
+                    participants,
+                    threshold: s.threshold,
+                    public_key,
+                    candidates: Vec::new(),
+                    join_votes: BTreeMap::new(),
+                    leave_votes: BTreeMap::new(),
+                });
+                Ok(true)
+            }
+            ProtocolState::Running(_) | ProtocolState::Resharing(_) => {
+                if !self.state.may_respond(voter) {
+                    return Err(Error::NotAParticipant(voter.clone()));
+                }
+                let current = self.state.public_key().copied();
+                if current != Some(public_key) {
+                    return Err(Error::PublicKeyMismatch);
+                }
+                Ok(false)
+            }
+            ProtocolState::NotInitialized => {
+                Err(wrong_state("vote_pk", "Initializing", &self.state))
+            }
+        }
+    }
+
+    /// `join(url, tls_public_key, sign_public_key)`: `account` registers (or updates) itself as a
+    /// candidate, to be voted in with `vote_join`. Members cannot join again.
+    pub fn join(&mut self, info: CandidateInfo) -> Result<(), Error> {
+        info.check()?;
+        let candidates = match &mut self.state {
+            ProtocolState::Running(s) => {
+                if find(&s.participants, &info.account_id).is_some() {
+                    return Err(Error::AlreadyParticipant(info.account_id));
+                }
+                &mut s.candidates
+            }
+            ProtocolState::Resharing(s) => {
+                if find(&s.new_participants, &info.account_id).is_some() {
+                    return Err(Error::AlreadyParticipant(info.account_id));
+                }
+                &mut s.candidates
+            }
+            _ => return Err(wrong_state("join", "Running or Resharing", &self.state)),
+        };
+        match candidates
+            .iter_mut()
+            .find(|c| c.account_id == info.account_id)
+        {
+            Some(existing) => *existing = info,
+            None => candidates.push(info),
+        }
+        Ok(())
+    }
+
+    /// `vote_join(candidate)`: a participant votes to add a candidate. At `threshold` votes the
+    /// network moves to Resharing with the candidate added under a fresh participant id.
+    /// Returns whether this vote started the reshare.
+    pub fn vote_join(&mut self, voter: &AccountId, candidate: &AccountId) -> Result<bool, Error> {
+        let ProtocolState::Running(s) = &mut self.state else {
+            return Err(wrong_state("vote_join", "Running", &self.state));
+        };
+        if find(&s.participants, voter).is_none() {
+            return Err(Error::NotAParticipant(voter.clone()));
+        }
+        if find(&s.participants, candidate).is_some() {
+            return Err(Error::AlreadyParticipant(candidate.clone()));
+        }
+        let Some(index) = s.candidates.iter().position(|c| &c.account_id == candidate) else {
+            return Err(Error::NotACandidate(candidate.clone()));
+        };
+        let votes = add_vote(s.join_votes.entry(candidate.clone()).or_default(), voter)?;
+        if !reached(votes, s.threshold) {
+            return Ok(false);
+        }
+        let id = ParticipantId(self.next_participant_id);
+        self.next_participant_id = self
+            .next_participant_id
+            .checked_add(1)
+            .ok_or(Error::ParticipantIdsExhausted)?;
+        let mut candidates = std::mem::take(&mut s.candidates);
+        let joining = candidates.remove(index);
+        let mut new_participants = s.participants.clone();
+        new_participants.push(joining.into_participant(id));
+        self.state = ProtocolState::Resharing(ResharingState {
+            old_epoch: s.epoch,
+            old_participants: std::mem::take(&mut s.participants),
+            new_participants,
+            threshold: s.threshold,
+            public_key: s.public_key,
+            finished_votes: Voters::new(),
+            candidates,
+        });
+        Ok(true)
+    }
+
+    /// `vote_leave(participant)`: a participant votes to remove a participant (itself included).
+    /// Refused when the set would drop below `threshold`. At `threshold` votes the network
+    /// moves to Resharing without it. Returns whether this vote started the reshare.
+    pub fn vote_leave(&mut self, voter: &AccountId, leaving: &AccountId) -> Result<bool, Error> {
+        let ProtocolState::Running(s) = &mut self.state else {
+            return Err(wrong_state("vote_leave", "Running", &self.state));
+        };
+        if find(&s.participants, voter).is_none() {
+            return Err(Error::NotAParticipant(voter.clone()));
+        }
+        if find(&s.participants, leaving).is_none() {
+            return Err(Error::NotAParticipant(leaving.clone()));
+        }
+        if s.participants.len() - 1 < s.threshold as usize {
+            return Err(Error::BelowThreshold {
+                participants: s.participants.len(),
+                threshold: s.threshold,
+            });
+        }
+        let votes = add_vote(s.leave_votes.entry(leaving.clone()).or_default(), voter)?;
+        if !reached(votes, s.threshold) {
+            return Ok(false);
+        }
+        let new_participants = s
+            .participants
+            .iter()
+            .filter(|p| &p.account_id != leaving)
+            .cloned()
+            .collect();
+        self.state = ProtocolState::Resharing(ResharingState {
+            old_epoch: s.epoch,
+            old_participants: std::mem::take(&mut s.participants),
+            new_participants,
+            threshold: s.threshold,
+            public_key: s.public_key,
+            finished_votes: Voters::new(),
+            candidates: std::mem::take(&mut s.candidates),
+        });
+        Ok(true)
+    }
+
+    /// `vote_reshared(epoch)`: a member of the new set reports that it holds its share for
+    /// `epoch` (= `old_epoch + 1`). At `threshold` votes the network runs again at that epoch
+    /// with the new set. A late vote for the epoch now running is accepted and changes nothing;
+    /// any other epoch is refused. Returns whether this vote finished the reshare.
+    pub fn vote_reshared(&mut self, voter: &AccountId, epoch: u64) -> Result<bool, Error> {
+        match &mut self.state {
+            ProtocolState::Resharing(s) => {
+                if find(&s.new_participants, voter).is_none() {
+                    return Err(Error::NotAParticipant(voter.clone()));
+                }
+                let expected = s.old_epoch + 1;
+                if epoch != expected {
+                    return Err(Error::WrongEpoch {
+                        given: epoch,
+                        expected,
+                    });
+                }
+                let votes = add_vote(&mut s.finished_votes, voter)?;
+                if !reached(votes, s.threshold) {
+                    return Ok(false);
+                }
+                self.state = ProtocolState::Running(RunningState {
+                    epoch: expected,
+                    participants: std::mem::take(&mut s.new_participants),
+                    threshold: s.threshold,
+                    public_key: s.public_key,
+                    candidates: std::mem::take(&mut s.candidates),
+                    join_votes: BTreeMap::new(),
+                    leave_votes: BTreeMap::new(),
+                });
+                Ok(true)
+            }
+            ProtocolState::Running(s) => {
+                if find(&s.participants, voter).is_none() {
+                    return Err(Error::NotAParticipant(voter.clone()));
+                }
+                if epoch == s.epoch && epoch > 0 {
+                    // Late vote for the reshare that just finished.
+                    return Ok(false);
+                }
+                Err(Error::WrongEpoch {
+                    given: epoch,
+                    expected: s.epoch,
+                })
+            }
+            _ => Err(wrong_state("vote_reshared", "Resharing", &self.state)),
+        }
+    }
+}
+
+/// Borsh for the primitives' types, which carry serde only.
+mod borsh_ext {
+    use super::*;
+    use near_sdk::borsh::io::{Error as IoError, ErrorKind, Read, Write};
+
+    pub fn ser_participant_id<W: Write>(id: &ParticipantId, writer: &mut W) -> Result<(), IoError> {
+        BorshSerialize::serialize(&id.0, writer)
+    }
+
+    pub fn de_participant_id<R: Read>(reader: &mut R) -> Result<ParticipantId, IoError> {
+        Ok(ParticipantId(u32::deserialize_reader(reader)?))
+    }
+
+    pub fn ser_public_key<W: Write>(pk: &PublicKey, writer: &mut W) -> Result<(), IoError> {
+        writer.write_all(&pk.to_sec1_compressed())
+    }
+
+    pub fn de_public_key<R: Read>(reader: &mut R) -> Result<PublicKey, IoError> {
+        let mut bytes = [0u8; 33];
+        reader.read_exact(&mut bytes)?;
+        PublicKey::from_sec1(&bytes)
+            .map_err(|e| IoError::new(ErrorKind::InvalidData, e.to_string()))
+    }
+}

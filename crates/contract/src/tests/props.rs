@@ -1,0 +1,200 @@
+//! Property tests: random sequences of governance calls from participants, candidates and
+//! outsiders. Whatever is accepted or refused, every reachable state keeps the invariants:
+//! threshold ≤ members, no duplicate accounts or ids, epochs only grow (by one per finished
+//! reshare), the root key never changes once set, ids are never reused, refusals change nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use super::{account, candidate, root_key};
+use crate::state::{Governance, ParticipantInfo, ProtocolState};
+
+const ACCOUNTS: usize = 7;
+
+fn name(i: usize) -> String {
+    format!("acct{i}.near")
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    VotePk { voter: usize, key: u64 },
+    Join { who: usize },
+    VoteJoin { voter: usize, candidate: usize },
+    VoteLeave { voter: usize, leaving: usize },
+    VoteReshared { voter: usize, epoch_delta: i8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0..ACCOUNTS;
+    // Mostly the current epoch, so that reshares finish and epochs climb.
+    let epoch_delta = prop_oneof![6 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8), 1 => Just(2i8)];
+    prop_oneof![
+        2 => (who.clone(), 1u64..3).prop_map(|(voter, key)| Op::VotePk { voter, key }),
+        2 => who.clone().prop_map(|who| Op::Join { who }),
+        3 => (who.clone(), who.clone())
+            .prop_map(|(voter, candidate)| Op::VoteJoin { voter, candidate }),
+        2 => (who.clone(), who.clone()).prop_map(|(voter, leaving)| Op::VoteLeave { voter, leaving }),
+        5 => (who, epoch_delta)
+            .prop_map(|(voter, epoch_delta)| Op::VoteReshared { voter, epoch_delta }),
+    ]
+}
+
+fn check_members(members: &[ParticipantInfo], threshold: u32, next_id: u32) {
+    assert!(threshold >= 1);
+    assert!(
+        threshold as usize <= members.len(),
+        "threshold above member count"
+    );
+    let accounts: BTreeSet<_> = members.iter().map(|p| &p.account_id).collect();
+    let ids: BTreeSet<_> = members.iter().map(|p| p.id).collect();
+    assert_eq!(accounts.len(), members.len(), "duplicate account");
+    assert_eq!(ids.len(), members.len(), "duplicate id");
+    assert!(
+        members.iter().all(|p| p.id.0 < next_id),
+        "id not yet assigned"
+    );
+}
+
+fn check(g: &Governance) {
+    match &g.state {
+        ProtocolState::NotInitialized => {}
+        ProtocolState::Initializing(s) => {
+            assert!(s.threshold >= 1 && s.threshold as usize <= s.candidates.len());
+            let voters: Vec<_> = s.pk_votes.iter().flat_map(|v| &v.voters).collect();
+            let unique: BTreeSet<_> = voters.iter().collect();
+            assert_eq!(voters.len(), unique.len(), "a candidate voted twice");
+            assert!(s
+                .pk_votes
+                .iter()
+                .all(|v| (v.voters.len() as u32) < s.threshold));
+        }
+        ProtocolState::Running(s) => {
+            check_members(&s.participants, s.threshold, g.next_participant_id);
+            for c in &s.candidates {
+                assert!(s.participants.iter().all(|p| p.account_id != c.account_id));
+            }
+            let members: BTreeSet<_> = s.participants.iter().map(|p| &p.account_id).collect();
+            for voters in s.join_votes.values().chain(s.leave_votes.values()) {
+                assert!(
+                    voters.iter().all(|v| members.contains(v)),
+                    "outsider vote counted"
+                );
+                assert!((voters.len() as u32) < s.threshold);
+            }
+        }
+        ProtocolState::Resharing(s) => {
+            check_members(&s.old_participants, s.threshold, g.next_participant_id);
+            check_members(&s.new_participants, s.threshold, g.next_participant_id);
+            assert_ne!(s.old_participants, s.new_participants);
+            let members: BTreeSet<_> = s.new_participants.iter().map(|p| &p.account_id).collect();
+            assert!(s.finished_votes.iter().all(|v| members.contains(v)));
+            assert!((s.finished_votes.len() as u32) < s.threshold);
+        }
+    }
+}
+
+fn apply(g: &mut Governance, op: &Op) -> bool {
+    let result = match *op {
+        Op::VotePk { voter, key } => g.vote_pk(&account(&name(voter)), root_key(key)).map(|_| ()),
+        Op::Join { who } => g.join(candidate(&name(who))),
+        Op::VoteJoin { voter, candidate } => g
+            .vote_join(&account(&name(voter)), &account(&name(candidate)))
+            .map(|_| ()),
+        Op::VoteLeave { voter, leaving } => g
+            .vote_leave(&account(&name(voter)), &account(&name(leaving)))
+            .map(|_| ()),
+        Op::VoteReshared { voter, epoch_delta } => {
+            let base = match &g.state {
+                ProtocolState::Resharing(s) => s.old_epoch + 1,
+                other => other.epoch().unwrap_or(0),
+            };
+            let epoch = base.saturating_add_signed(epoch_delta.into());
+            g.vote_reshared(&account(&name(voter)), epoch).map(|_| ())
+        }
+    };
+    result.is_ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn invariants_hold_in_every_reachable_state(
+        initial in 1usize..=4,
+        threshold_seed in 0u32..4,
+        ops in proptest::collection::vec(op(), 0..250),
+    ) {
+        let threshold = threshold_seed % initial as u32 + 1;
+        let mut g = Governance::default();
+        g.init(threshold, (0..initial).map(|i| candidate(&name(i))).collect()).unwrap();
+        check(&g);
+
+        let mut key = None;
+        let mut epoch = 0u64;
+        let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+        let mut last_next_id = g.next_participant_id;
+        for op in &ops {
+            let before = g.clone();
+            let accepted = apply(&mut g, op);
+            if !accepted {
+                prop_assert_eq!(&g, &before, "a refused call changed the state");
+                continue;
+            }
+            check(&g);
+            if let Some(pk) = g.state.public_key() {
+                prop_assert_eq!(*key.get_or_insert(*pk), *pk, "the root key changed");
+            }
+            let now = g.state.epoch().unwrap();
+            prop_assert!(now == epoch || now == epoch + 1, "epoch jumped");
+            epoch = now;
+            prop_assert!(g.next_participant_id >= last_next_id);
+            last_next_id = g.next_participant_id;
+            // An account keeps its id; a new member gets an id never seen before.
+            let members = match &g.state {
+                ProtocolState::Running(s) => s.participants.clone(),
+                ProtocolState::Resharing(s) => s.new_participants.clone(),
+                _ => Vec::new(),
+            };
+            for p in members {
+                let known = ids.get(p.account_id.as_str()).copied();
+                match known {
+                    Some(id) if id == p.id.0 => {}
+                    Some(id) => {
+                        // Re-joined after leaving: must be a fresh id.
+                        prop_assert!(p.id.0 > id);
+                        prop_assert!(ids.values().all(|&other| other != p.id.0));
+                        ids.insert(p.account_id.to_string(), p.id.0);
+                    }
+                    None => {
+                        prop_assert!(ids.values().all(|&other| other != p.id.0), "id reused");
+                        ids.insert(p.account_id.to_string(), p.id.0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn outsiders_never_change_anything(
+        ops in proptest::collection::vec(op(), 0..60),
+    ) {
+        // acct0..acct2 are members; every call here comes from acct5 or acct6, who never join.
+        let mut g = Governance::default();
+        g.init(2, (0..3).map(|i| candidate(&name(i))).collect()).unwrap();
+        g.vote_pk(&account(&name(0)), root_key(1)).unwrap();
+        g.vote_pk(&account(&name(1)), root_key(1)).unwrap();
+        let start = g.clone();
+        for op in ops {
+            let op = match op {
+                Op::VotePk { key, .. } => Op::VotePk { voter: 5, key },
+                Op::Join { .. } => continue,
+                Op::VoteJoin { candidate, .. } => Op::VoteJoin { voter: 6, candidate },
+                Op::VoteLeave { leaving, .. } => Op::VoteLeave { voter: 5, leaving },
+                Op::VoteReshared { epoch_delta, .. } => Op::VoteReshared { voter: 6, epoch_delta },
+            };
+            prop_assert!(!apply(&mut g, &op), "an outsider's {:?} was accepted", op);
+        }
+        prop_assert_eq!(g, start);
+    }
+}
