@@ -2,13 +2,15 @@
 //!
 //! Run: `cargo bench -p chainsig-mpc --bench engine` (prints a Markdown table).
 //!
-//! Every party runs in this one thread, so the time spent inside a party's calls is its CPU
-//! time. Keygen and reshare run among all n participants; triples, presignatures and
+//! Every party runs in this one thread; a party's cost is this thread's CPU time inside its
+//! calls (so other processes on the machine do not count). Keygen and reshare run among all n participants; triples, presignatures and
 //! signatures among the t participants that sign. Each figure is the median over several
 //! runs of the mean over parties. Bytes count a broadcast once per recipient.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use cpu_time::ThreadTime;
 
 use cait_sith::protocol::{Action, Participant, Protocol as CsProtocol};
 use cait_sith::{KeygenOutput, PresignArguments};
@@ -88,7 +90,7 @@ fn raw<T>(mut parties: Vec<(Participant, Raw<T>)>) -> (Cost, Vec<T>) {
         if outputs[i].is_some() {
             return;
         }
-        let started = Instant::now();
+        let started = ThreadTime::now();
         if let Some((from, message)) = delivery {
             parties[i].1.message(from, message);
         }

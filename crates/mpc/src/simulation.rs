@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use chainsig_primitives::ParticipantId;
+use cpu_time::ThreadTime;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -49,12 +50,14 @@ pub type FaultPlan = Box<dyn FnMut(&Envelope, &mut ChaCha20Rng) -> Fate>;
 /// What one party spent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartyStats {
-    /// Wall time inside this party's `receive` and `poll` calls: its CPU time, since the
-    /// simulation runs one party at a time on one thread.
+    /// CPU time of this thread inside this party's `receive` and `poll` calls: what the
+    /// party itself costs, whatever else the machine is doing.
     pub cpu: Duration,
     /// Bytes this party sent, counting a broadcast once per recipient.
     pub bytes_sent: u64,
     pub messages_sent: u64,
+    /// The largest single message this party sent.
+    pub largest_message: usize,
 }
 
 /// How a simulation ended: each party's result or error, and what each spent.
@@ -149,7 +152,7 @@ impl<P: Protocol> Simulation<P> {
                 return;
             }
             let protocol = self.parties.get_mut(&party).expect("live party exists");
-            let started = Instant::now();
+            let started = ThreadTime::now();
             let step = protocol.poll(now);
             self.report.stats.entry(party).or_default().cpu += started.elapsed();
             match step {
@@ -180,6 +183,7 @@ impl<P: Protocol> Simulation<P> {
         let stats = self.report.stats.entry(from).or_default();
         stats.messages_sent += recipients.len() as u64;
         stats.bytes_sent += (payload.len() * recipients.len()) as u64;
+        stats.largest_message = stats.largest_message.max(payload.len());
         for to in recipients {
             self.dispatch(Envelope {
                 from,
@@ -253,7 +257,7 @@ impl<P: Protocol> Simulation<P> {
             .parties
             .get_mut(&envelope.to)
             .expect("live party exists");
-        let started = Instant::now();
+        let started = ThreadTime::now();
         let received = protocol.receive(envelope.from, &envelope.payload);
         self.report.stats.entry(envelope.to).or_default().cpu += started.elapsed();
         match received {
