@@ -8,6 +8,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod response;
 pub mod state;
 
 use chainsig_primitives::derivation::derive_public_key;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::Config;
 pub use error::Error;
+pub use response::ResponseArg;
 pub use state::{CandidateInfo, Governance, NodeKey, ParticipantInfo, ProtocolState};
 
 /// The register `promise_yield_create` writes the yield (data) id to.
@@ -352,7 +354,8 @@ impl Contract {
 
     /// A participant answers a pending request. The signature must verify under the
     /// requester's derived key; then every `sign` call waiting on the request gets it.
-    pub fn respond(&mut self, request: SignatureRequest, response: SignatureResponse) {
+    pub fn respond(&mut self, request: SignatureRequest, response: ResponseArg) {
+        let response = SignatureResponse::from(response);
         let caller = env::predecessor_account_id();
         if !self.governance.state.may_respond(&caller) {
             fail(Error::NotResponder(caller));

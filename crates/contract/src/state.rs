@@ -14,8 +14,6 @@
 //! Every vote counts once per voter and only from the set that is allowed to vote; the number
 //! of participants never drops below `threshold`.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use chainsig_primitives::{ParticipantId, PublicKey};
 use near_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use near_sdk::AccountId;
@@ -92,8 +90,32 @@ pub struct ParticipantInfo {
 /// Participants ordered by id; account ids and ids are both unique.
 pub type Participants = Vec<ParticipantInfo>;
 
-/// Votes for one subject (a candidate, a participant): who voted.
-pub type Voters = BTreeSet<AccountId>;
+/// Who voted, in the order they voted; never twice the same account. (Vectors rather than
+/// B-tree sets: the sets are tiny, and the B-tree code costs the wasm some 30 KB.)
+pub type Voters = Vec<AccountId>;
+
+/// The votes about one account: a candidate to add or a participant to remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[borsh(crate = "near_sdk::borsh")]
+pub struct AccountVotes {
+    pub account_id: AccountId,
+    pub voters: Voters,
+}
+
+/// The voters about `account`, created empty on first use.
+fn votes_about<'a>(votes: &'a mut Vec<AccountVotes>, account: &AccountId) -> &'a mut Voters {
+    let index = match votes.iter().position(|v| &v.account_id == account) {
+        Some(index) => index,
+        None => {
+            votes.push(AccountVotes {
+                account_id: account.clone(),
+                voters: Voters::new(),
+            });
+            votes.len() - 1
+        }
+    };
+    &mut votes[index].voters
+}
 
 /// The voters for one proposed root public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -129,10 +151,10 @@ pub struct RunningState {
     pub public_key: PublicKey,
     /// Accounts that called `join` and wait to be voted in.
     pub candidates: Vec<CandidateInfo>,
-    /// candidate → participants who voted to add it.
-    pub join_votes: BTreeMap<AccountId, Voters>,
-    /// participant → participants who voted to remove it.
-    pub leave_votes: BTreeMap<AccountId, Voters>,
+    /// Per candidate: the participants who voted to add it.
+    pub join_votes: Vec<AccountVotes>,
+    /// Per participant: the participants who voted to remove it.
+    pub leave_votes: Vec<AccountVotes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -260,9 +282,10 @@ fn wrong_state(method: &'static str, expected: &'static str, state: &ProtocolSta
 
 /// Records `voter`'s vote in `voters`; a second vote by the same account is refused.
 fn add_vote(voters: &mut Voters, voter: &AccountId) -> Result<usize, Error> {
-    if !voters.insert(voter.clone()) {
+    if voters.contains(voter) {
         return Err(Error::AlreadyVoted(voter.clone()));
     }
+    voters.push(voter.clone());
     Ok(voters.len())
 }
 
@@ -285,10 +308,12 @@ impl Governance {
                 members: candidates.len(),
             });
         }
-        let mut seen = BTreeSet::new();
-        for candidate in &candidates {
+        for (i, candidate) in candidates.iter().enumerate() {
             candidate.check()?;
-            if !seen.insert(&candidate.account_id) {
+            if candidates[..i]
+                .iter()
+                .any(|c| c.account_id == candidate.account_id)
+            {
                 return Err(Error::DuplicateCandidate(candidate.account_id.clone()));
             }
         }
@@ -340,8 +365,8 @@ impl Governance {
                     threshold: s.threshold,
                     public_key,
                     candidates: Vec::new(),
-                    join_votes: BTreeMap::new(),
-                    leave_votes: BTreeMap::new(),
+                    join_votes: Vec::new(),
+                    leave_votes: Vec::new(),
                 });
                 Ok(true)
             }
@@ -406,7 +431,7 @@ impl Governance {
         let Some(index) = s.candidates.iter().position(|c| &c.account_id == candidate) else {
             return Err(Error::NotACandidate(candidate.clone()));
         };
-        let votes = add_vote(s.join_votes.entry(candidate.clone()).or_default(), voter)?;
+        let votes = add_vote(votes_about(&mut s.join_votes, candidate), voter)?;
         if !reached(votes, s.threshold) {
             return Ok(false);
         }
@@ -450,7 +475,7 @@ impl Governance {
                 threshold: s.threshold,
             });
         }
-        let votes = add_vote(s.leave_votes.entry(leaving.clone()).or_default(), voter)?;
+        let votes = add_vote(votes_about(&mut s.leave_votes, leaving), voter)?;
         if !reached(votes, s.threshold) {
             return Ok(false);
         }
@@ -499,8 +524,8 @@ impl Governance {
                     threshold: s.threshold,
                     public_key: s.public_key,
                     candidates: std::mem::take(&mut s.candidates),
-                    join_votes: BTreeMap::new(),
-                    leave_votes: BTreeMap::new(),
+                    join_votes: Vec::new(),
+                    leave_votes: Vec::new(),
                 });
                 Ok(true)
             }

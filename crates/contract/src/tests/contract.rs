@@ -455,7 +455,7 @@ fn respond_verifies_and_clears_the_request() {
     let response = signature_for(&request, 1);
 
     as_caller("n2.near");
-    contract.respond(request, response);
+    contract.respond(request, response.into());
     assert!(!contract.is_pending(request));
     let load = contract.system_load();
     assert_eq!(
@@ -467,7 +467,7 @@ fn respond_verifies_and_clears_the_request() {
         (0, 0, 1)
     );
     assert_refused(
-        || contract.respond(request, response),
+        || contract.respond(request, response.into()),
         "no such pending request: it was answered already, timed out, or never made",
     );
 }
@@ -479,13 +479,13 @@ fn respond_refusals_leave_the_request_pending() {
 
     as_caller(USER);
     assert_refused(
-        || contract.respond(request, signature_for(&request, 1)),
+        || contract.respond(request, signature_for(&request, 1).into()),
         "alice.near is not a participant: only participants may respond",
     );
     as_caller("n0.near");
     // Signed under the wrong root key.
     assert_refused(
-        || contract.respond(request, signature_for(&request, 2)),
+        || contract.respond(request, signature_for(&request, 2).into()),
         "signature refused: it does not verify under the requester's derived public key",
     );
     // A valid signature of another request.
@@ -494,7 +494,7 @@ fn respond_refusals_leave_the_request_pending() {
         ..request
     };
     assert_refused(
-        || contract.respond(request, signature_for(&other, 1)),
+        || contract.respond(request, signature_for(&other, 1).into()),
         "signature refused",
     );
     // A signature for another caller's key.
@@ -502,7 +502,7 @@ fn respond_refusals_leave_the_request_pending() {
         .signature_request("bob.near")
         .unwrap();
     assert_refused(
-        || contract.respond(request, signature_for(&other_caller, 1)),
+        || contract.respond(request, signature_for(&other_caller, 1).into()),
         "signature refused",
     );
     // A signature whose recovery id was flipped.
@@ -510,13 +510,13 @@ fn respond_refusals_leave_the_request_pending() {
     let flipped =
         EcdsaSignature::from_parts(-*good.big_r(), *good.s(), 1 - good.recovery_id()).unwrap();
     assert_refused(
-        || contract.respond(request, SignatureResponse::Secp256k1(flipped)),
+        || contract.respond(request, SignatureResponse::Secp256k1(flipped).into()),
         "signature refused",
     );
     assert!(contract.is_pending(request));
     assert_eq!(contract.system_load().pending_requests, 1);
 
-    contract.respond(request, signature_for(&request, 1));
+    contract.respond(request, signature_for(&request, 1).into());
     assert!(!contract.is_pending(request));
 }
 
@@ -526,7 +526,7 @@ fn respond_refusals_leave_the_request_pending() {
 #[allow(dead_code)]
 struct RespondArgs {
     request: SignatureRequest,
-    response: SignatureResponse,
+    response: crate::ResponseArg,
 }
 
 #[test]
@@ -541,7 +541,15 @@ fn respond_arguments_json() {
     assert_eq!(args["response"]["scheme"], "Secp256k1");
     let parsed: RespondArgs = serde_json::from_value(args.clone()).unwrap();
     assert_eq!(parsed.request, request);
-    assert_eq!(parsed.response, response);
+    assert_eq!(SignatureResponse::from(parsed.response), response);
+    // The same JSON as the primitives' type, both ways.
+    assert_eq!(
+        serde_json::to_value(parsed.response).unwrap(),
+        serde_json::to_value(response).unwrap()
+    );
+    let mut other_scheme = args.clone();
+    other_scheme["response"]["scheme"] = json!("Ed25519");
+    assert!(serde_json::from_value::<RespondArgs>(other_scheme).is_err());
 
     // A malformed signature never reaches the contract's logic.
     let mut high_s = args.clone();
@@ -584,7 +592,7 @@ fn callback_returns_the_response() {
     let request = sign(&mut contract, "eth/1", 7);
     let response = signature_for(&request, 1);
     as_caller("n1.near");
-    contract.respond(request, response);
+    contract.respond(request, response.into());
 
     as_callback(PromiseResult::Successful(
         serde_json::to_vec(&response).unwrap(),

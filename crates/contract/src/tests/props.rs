@@ -75,7 +75,9 @@ fn check(g: &Governance) {
                 assert!(s.participants.iter().all(|p| p.account_id != c.account_id));
             }
             let members: BTreeSet<_> = s.participants.iter().map(|p| &p.account_id).collect();
-            for voters in s.join_votes.values().chain(s.leave_votes.values()) {
+            for voters in s.join_votes.iter().chain(&s.leave_votes).map(|v| &v.voters) {
+                let unique: BTreeSet<_> = voters.iter().collect();
+                assert_eq!(unique.len(), voters.len(), "double vote");
                 assert!(
                     voters.iter().all(|v| members.contains(v)),
                     "outsider vote counted"
@@ -89,6 +91,8 @@ fn check(g: &Governance) {
             assert_ne!(s.old_participants, s.new_participants);
             let members: BTreeSet<_> = s.new_participants.iter().map(|p| &p.account_id).collect();
             assert!(s.finished_votes.iter().all(|v| members.contains(v)));
+            let unique: BTreeSet<_> = s.finished_votes.iter().collect();
+            assert_eq!(unique.len(), s.finished_votes.len(), "double vote");
             assert!((s.finished_votes.len() as u32) < s.threshold);
         }
     }
