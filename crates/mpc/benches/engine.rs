@@ -402,7 +402,7 @@ fn main() {
                 || reshare_raw(&all, &new, t, &keys),
             ),
         );
-        let triple_reps = if quick { 1 } else { 3 };
+        let triple_reps = if quick { 1 } else { 5 };
         let single = compare(
             triple_reps,
             || triple_ours(&signers, t),

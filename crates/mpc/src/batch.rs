@@ -18,6 +18,8 @@ const FRAME_HEADER: usize = 8;
 pub struct Batch<P: Protocol> {
     instances: Vec<P>,
     outputs: Vec<Option<P::Output>>,
+    /// Instances that got a message since they were last polled: only they can have moved.
+    touched: Vec<bool>,
     outbox: VecDeque<Outgoing>,
     max_message_bytes: usize,
     failed: Option<ProtocolError>,
@@ -34,6 +36,7 @@ impl<P: Protocol> Batch<P> {
         }
         let outputs = instances.iter().map(|_| None).collect();
         Ok(Self {
+            touched: vec![true; instances.len()],
             instances,
             outputs,
             outbox: VecDeque::new(),
@@ -58,11 +61,14 @@ impl<P: Protocol> Batch<P> {
         Ok(())
     }
 
-    /// Polls every unfinished instance until it waits, bundling what they send.
+    /// Polls the unfinished instances that got messages (all of them when none did, so that
+    /// their deadlines are checked) until they wait, bundling what they send.
     fn collect_outgoing(&mut self, now: Instant) -> Result<(), ProtocolError> {
         let mut bundles: BTreeMap<Option<ParticipantId>, Vec<u8>> = BTreeMap::new();
+        let poll_all = !self.touched.contains(&true);
         for (index, instance) in self.instances.iter_mut().enumerate() {
-            if self.outputs[index].is_some() {
+            let touched = std::mem::take(&mut self.touched[index]);
+            if self.outputs[index].is_some() || !(touched || poll_all) {
                 continue;
             }
             loop {
@@ -149,6 +155,7 @@ impl<P: Protocol> Protocol for Batch<P> {
                 if self.outputs[index].is_some() {
                     return Ok(());
                 }
+                self.touched[index] = true;
                 self.instances[index].receive(from, payload)
             })
         });
