@@ -1,0 +1,195 @@
+//! The store as the node uses it: encrypted at rest, use-once, durable across reopening.
+
+use std::collections::BTreeMap;
+
+use chainsig_mpc::keygen::key_limits;
+use chainsig_mpc::presign::presign_limits;
+use chainsig_mpc::simulation::run_honest;
+use chainsig_mpc::triples::deal_insecure;
+use chainsig_mpc::{keygen, presign, KeyShare, ParticipantId, Presignature, Triple};
+use chainsig_node::storage::{StorageError, StorageKey, Store};
+
+fn ids(n: u32) -> Vec<ParticipantId> {
+    (0..n).map(ParticipantId).collect()
+}
+
+fn keys() -> BTreeMap<ParticipantId, KeyShare> {
+    let participants = ids(3);
+    run_honest(
+        participants
+            .iter()
+            .map(|&p| (p, keygen(&participants, p, 2, key_limits(3)).unwrap())),
+    )
+    .unwrap()
+}
+
+/// Participant 0's shares of `count` dealt triples.
+fn my_triples(count: usize) -> Vec<Triple> {
+    (0..count)
+        .map(|_| deal_insecure(&ids(3), 2).remove(&ParticipantId(0)).unwrap())
+        .collect()
+}
+
+fn presignatures(
+    keys: &BTreeMap<ParticipantId, KeyShare>,
+) -> BTreeMap<ParticipantId, Presignature> {
+    let participants = ids(3);
+    let (mut a, mut b) = (
+        deal_insecure(&participants, 2),
+        deal_insecure(&participants, 2),
+    );
+    run_honest(participants.iter().map(|&p| {
+        (
+            p,
+            presign(
+                &participants,
+                &keys[&p],
+                a.remove(&p).unwrap(),
+                b.remove(&p).unwrap(),
+                presign_limits(),
+            )
+            .unwrap(),
+        )
+    }))
+    .unwrap()
+}
+
+#[test]
+fn key_shares_survive_reopening_and_stay_secret_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let key = StorageKey::generate();
+    let share = keys().remove(&ParticipantId(0)).unwrap();
+    {
+        let store = Store::open(&path, &key).unwrap();
+        store.put_key_share(1, &share).unwrap();
+        store.put_key_share(3, &share).unwrap();
+    }
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.key_share(1).unwrap().as_ref(), Some(&share));
+    assert_eq!(store.key_share(2).unwrap(), None);
+    assert_eq!(store.latest_key_share().unwrap().map(|(e, _)| e), Some(3));
+    drop(store);
+
+    // The secret share's bytes appear nowhere in the file, in any encoding we write.
+    let raw = std::fs::read(&path).unwrap();
+    let secret: [u8; 32] = share.private_share().to_bytes().into();
+    let secret_hex = hex::encode_upper(secret);
+    assert!(!raw.windows(32).any(|w| w == secret));
+    assert!(!raw
+        .windows(secret_hex.len())
+        .any(|w| w == secret_hex.as_bytes()));
+}
+
+#[test]
+fn another_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    Store::open(&path, &StorageKey::generate()).unwrap();
+    let error = Store::open(&path, &StorageKey::generate())
+        .err()
+        .expect("wrong key refused");
+    assert!(matches!(error, StorageError::WrongKey), "{error}");
+}
+
+#[test]
+fn bad_key_text_is_a_clear_error() {
+    for text in ["", "abc", &"zz".repeat(32), &"00".repeat(31)] {
+        let error = StorageKey::from_hex(text).unwrap_err();
+        assert!(error.to_string().contains("64 hex characters"), "{error}");
+    }
+    let key = StorageKey::from_hex(&format!("  {}\n", "ab".repeat(32))).unwrap();
+    assert_eq!(format!("{key:?}"), "StorageKey(<redacted>)");
+}
+
+#[test]
+fn a_triple_is_taken_once_even_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let key = StorageKey::generate();
+    let me = ParticipantId(0);
+    let triples: Vec<(u64, Triple)> = my_triples(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64 + 10, t))
+        .collect();
+    let first_a = triples[0].1.big_a;
+    {
+        let store = Store::open(&path, &key).unwrap();
+        store.put_triples(me, &triples).unwrap();
+        assert_eq!(store.triple_ids(me, 10).unwrap(), vec![10, 11, 12]);
+        assert_eq!(
+            store.triple_ids(ParticipantId(1), 10).unwrap(),
+            Vec::<u64>::new()
+        );
+        let [a, _b] = store.take_triples(me, [10, 11]).unwrap();
+        assert_eq!(a.big_a, first_a);
+    }
+    // As if the node crashed right after taking them: they do not come back.
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.triple_ids(me, 10).unwrap(), vec![12]);
+    let error = store.take_triples(me, [10, 12]).err().unwrap();
+    assert!(
+        matches!(error, StorageError::Missing { id: 10, .. }),
+        "{error}"
+    );
+    // All or nothing: the failed take left triple 12 in place.
+    assert_eq!(store.triple_ids(me, 10).unwrap(), vec![12]);
+    // Ids are never overwritten.
+    let again = vec![(12, my_triples(1).pop().unwrap())];
+    assert!(matches!(
+        store.put_triples(me, &again),
+        Err(StorageError::AlreadyExists { id: 12, .. })
+    ));
+}
+
+#[test]
+fn a_presignature_is_taken_once_and_assets_can_be_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("node.redb"), &StorageKey::generate()).unwrap();
+    let keys = keys();
+    let mut presignatures = presignatures(&keys);
+    let owner = ParticipantId(2);
+    let mine = presignatures.remove(&ParticipantId(0)).unwrap();
+    let big_r = mine.big_r;
+    store.put_presignature(owner, 7, &mine).unwrap();
+    assert_eq!(store.presignature_ids(owner, 5).unwrap(), vec![7]);
+    assert_eq!(store.take_presignature(owner, 7).unwrap().big_r, big_r);
+    assert!(matches!(
+        store.take_presignature(owner, 7),
+        Err(StorageError::Missing { .. })
+    ));
+
+    store
+        .put_triples(owner, &[(1, my_triples(1).pop().unwrap())])
+        .unwrap();
+    store.clear_assets().unwrap();
+    assert!(store.triple_ids(owner, 5).unwrap().is_empty());
+}
+
+#[test]
+fn checkpoints_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let key = StorageKey::generate();
+    {
+        let store = Store::open(&path, &key).unwrap();
+        assert_eq!(store.checkpoint("indexer").unwrap(), None);
+        store.set_checkpoint("indexer", 42).unwrap();
+    }
+    assert_eq!(
+        Store::open(&path, &key)
+            .unwrap()
+            .checkpoint("indexer")
+            .unwrap(),
+        Some(42)
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    std::fs::write(&path, b"this is not a redb file at all, just some bytes").unwrap();
+    assert!(Store::open(&path, &StorageKey::generate()).is_err());
+}
