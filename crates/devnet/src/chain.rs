@@ -60,6 +60,15 @@ pub enum TxState {
     },
 }
 
+/// Rejections remembered for `tx` queries after `broadcast_tx_async`.
+const MAX_REJECTED: usize = 100_000;
+/// Transactions waiting for a block.
+const MAX_POOL: usize = 100_000;
+
+fn ordered_float_one() -> ordered_float::NotNan<f64> {
+    ordered_float::NotNan::new(1.0).unwrap_or_default()
+}
+
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -250,6 +259,12 @@ impl Chain {
         ) {
             return Err(InvalidTxError::Expired);
         }
+        if self.pool.len() >= MAX_POOL {
+            return Err(InvalidTxError::ShardCongested {
+                shard_id: 0,
+                congestion_level: ordered_float_one(),
+            });
+        }
         self.runtime
             .validate_tx(&self.state, &tx, self.head.height + 1)?;
         self.rejected.remove(&h);
@@ -260,6 +275,9 @@ impl Chain {
 
     /// Records a transaction refused on submission (`broadcast_tx_async` reports it later).
     pub fn reject(&mut self, h: CryptoHash, e: InvalidTxError) {
+        if self.rejected.len() >= MAX_REJECTED {
+            self.rejected.clear();
+        }
         self.rejected.insert(h, e);
     }
 
@@ -302,7 +320,7 @@ impl Chain {
                 }
                 Err(e) => {
                     tracing::debug!(tx = %h, error = ?e, "transaction dropped at block time");
-                    self.rejected.insert(h, e);
+                    self.reject(h, e);
                 }
             }
         }

@@ -109,6 +109,7 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
             gas_price: near_primitives::types::Balance::from_yoctonear(GAS_PRICE),
         }),
         "validators" => to_value(&validators_view(&lock(&ctx.chain))),
+        "EXPERIMENTAL_protocol_config" => protocol_config(ctx),
         "broadcast_tx_async" => {
             let tx = first_tx_param(p)?;
             let h = tx.get_hash();
@@ -188,6 +189,32 @@ fn status(ctx: &RpcContext) -> Result<Value, RpcError> {
         detailed_debug_status: None,
     };
     to_value(&response)
+}
+
+/// The part of nearcore's protocol config that clients read (near-api-js reads
+/// `runtime_config.storage_amount_per_byte` for balances).
+fn protocol_config(ctx: &RpcContext) -> Result<Value, RpcError> {
+    let chain = lock(&ctx.chain);
+    let runtime_config =
+        near_parameters::RuntimeConfigView::from(chain.runtime.config.as_ref().clone());
+    let genesis_time =
+        near_time::Utc::from_unix_timestamp_nanos(chain.genesis.genesis_time_ns as i128)
+            .unwrap_or(near_time::Utc::UNIX_EPOCH);
+    Ok(json!({
+        "protocol_version": PROTOCOL_VERSION,
+        "genesis_time": genesis_time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "chain_id": chain.genesis.chain_id,
+        "genesis_height": 0,
+        "num_block_producer_seats": 1,
+        "epoch_length": 43200,
+        "min_gas_price": GAS_PRICE.to_string(),
+        "max_gas_price": GAS_PRICE.to_string(),
+        "gas_limit": crate::views::CHUNK_GAS_LIMIT,
+        "transaction_validity_period": 86400,
+        "minimum_stake_ratio": [1, 6250],
+        "protocol_upgrade_stake_threshold": [4, 5],
+        "runtime_config": runtime_config,
+    }))
 }
 
 fn find_block(chain: &Chain, r: &BlockReference) -> Result<Option<BlockRecord>, RpcError> {
