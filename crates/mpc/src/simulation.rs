@@ -144,28 +144,38 @@ impl<P: Protocol> Simulation<P> {
             && !self.report.failures.contains_key(&party)
     }
 
-    /// Polls one party until it waits, finishes or fails, routing what it sends.
-    fn drive(&mut self, party: ParticipantId) {
+    /// Polls one party until it waits, finishes or fails, then routes what it sent. The
+    /// party's CPU time covers `work` (e.g. receiving a message) and the polls, not routing.
+    fn drive(
+        &mut self,
+        party: ParticipantId,
+        work: impl FnOnce(&mut P) -> Result<(), ProtocolError>,
+    ) {
+        if !self.is_live(party) {
+            return;
+        }
         let now = self.now();
-        loop {
-            if !self.is_live(party) {
-                return;
+        let protocol = self.parties.get_mut(&party).expect("live party exists");
+        let started = ThreadTime::now();
+        let mut sent = Vec::new();
+        let outcome = work(protocol).and_then(|()| loop {
+            match protocol.poll(now)? {
+                Step::Send(message) => sent.push(message),
+                Step::Wait => return Ok(None),
+                Step::Done(output) => return Ok(Some(output)),
             }
-            let protocol = self.parties.get_mut(&party).expect("live party exists");
-            let started = ThreadTime::now();
-            let step = protocol.poll(now);
-            self.report.stats.entry(party).or_default().cpu += started.elapsed();
-            match step {
-                Ok(Step::Send(message)) => self.route(party, message.to, message.payload),
-                Ok(Step::Wait) => return,
-                Ok(Step::Done(output)) => {
-                    self.report.outputs.insert(party, output);
-                    return;
-                }
-                Err(error) => {
-                    self.report.failures.insert(party, error);
-                    return;
-                }
+        });
+        self.report.stats.entry(party).or_default().cpu += started.elapsed();
+        for message in sent {
+            self.route(party, message.to, message.payload);
+        }
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(output)) => {
+                self.report.outputs.insert(party, output);
+            }
+            Err(error) => {
+                self.report.failures.insert(party, error);
             }
         }
     }
@@ -250,22 +260,8 @@ impl<P: Protocol> Simulation<P> {
         self.deliveries += 1;
         self.report.simulated_time += Duration::from_millis(1);
         self.release_delayed();
-        if !self.is_live(envelope.to) {
-            return;
-        }
-        let protocol = self
-            .parties
-            .get_mut(&envelope.to)
-            .expect("live party exists");
-        let started = ThreadTime::now();
-        let received = protocol.receive(envelope.from, &envelope.payload);
-        self.report.stats.entry(envelope.to).or_default().cpu += started.elapsed();
-        match received {
-            Ok(()) => self.drive(envelope.to),
-            Err(error) => {
-                self.report.failures.insert(envelope.to, error);
-            }
-        }
+        let Envelope { from, to, payload } = envelope;
+        self.drive(to, |protocol| protocol.receive(from, &payload));
     }
 
     fn all_settled(&self) -> bool {
@@ -276,7 +272,7 @@ impl<P: Protocol> Simulation<P> {
     pub fn run(mut self) -> Report<P::Output> {
         let parties: Vec<ParticipantId> = self.parties.keys().copied().collect();
         for &party in &parties {
-            self.drive(party);
+            self.drive(party, |_| Ok(()));
         }
         while !self.all_settled() {
             if let Some(envelope) = self.next_envelope() {
@@ -290,7 +286,7 @@ impl<P: Protocol> Simulation<P> {
             }
             self.report.simulated_time += Self::IDLE_TICK;
             for &party in &parties {
-                self.drive(party);
+                self.drive(party, |_| Ok(()));
             }
         }
         self.report
