@@ -1,0 +1,18 @@
+//! Destination chains for chainsig: the addresses of a derived key, and transactions built,
+//! signed through a chain-signature [`Signer`] and checked by an independent path.
+//!
+//! - [`address`]: EVM (EIP-55) and Bitcoin P2WPKH addresses of a derived key.
+//! - [`signer`]: the [`Signer`] seam, and [`LocalSigner`], a stand-in for the MPC network with a
+//!   local root secret (testing and offline use only).
+
+pub mod address;
+pub mod error;
+pub mod signer;
+
+pub use address::{addresses, Addresses, BtcNetwork};
+pub use error::ChainsError;
+pub use signer::{LocalSigner, Signer};
+
+/// The crates whose types appear in this crate's API, re-exported so callers match versions.
+pub use alloy_primitives;
+pub use bitcoin;
