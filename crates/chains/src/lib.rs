@@ -4,9 +4,11 @@
 //! - [`address`]: EVM (EIP-55) and Bitcoin P2WPKH addresses of a derived key.
 //! - [`signer`]: the [`Signer`] seam, and [`LocalSigner`], a stand-in for the MPC network with a
 //!   local root secret (testing and offline use only).
+//! - [`eth`]: EIP-1559 transfers; the signed transaction's sender is recovered and compared.
 
 pub mod address;
 pub mod error;
+pub mod eth;
 pub mod signer;
 
 pub use address::{addresses, Addresses, BtcNetwork};
@@ -14,5 +16,6 @@ pub use error::ChainsError;
 pub use signer::{LocalSigner, Signer};
 
 /// The crates whose types appear in this crate's API, re-exported so callers match versions.
+pub use alloy_consensus;
 pub use alloy_primitives;
 pub use bitcoin;
