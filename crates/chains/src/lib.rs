@@ -5,8 +5,10 @@
 //! - [`signer`]: the [`Signer`] seam, and [`LocalSigner`], a stand-in for the MPC network with a
 //!   local root secret (testing and offline use only).
 //! - [`eth`]: EIP-1559 transfers; the signed transaction's sender is recovered and compared.
+//! - [`btc`]: P2WPKH spends; every input is verified by libbitcoinconsensus.
 
 pub mod address;
+pub mod btc;
 pub mod error;
 pub mod eth;
 pub mod signer;

@@ -31,7 +31,8 @@ fn transfer(nonce: u64, value: u128) -> EthTransfer {
     }
 }
 
-/// An in-memory chain at Prague rules where `funded` holds 1 ETH and has sent `nonce` txs.
+/// An in-memory chain (revm's default rules, Osaka) where `funded` holds 1 ETH and has sent
+/// `nonce` transactions.
 fn chain(funded: Address, nonce: u64, extra: &[(Address, AccountInfo)]) -> InMemoryDB {
     let mut db = InMemoryDB::default();
     db.insert_account_info(
