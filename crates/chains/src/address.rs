@@ -96,6 +96,16 @@ pub struct Addresses {
     pub btc_p2wpkh: String,
 }
 
+impl Addresses {
+    /// The text lines `chainsig derive` prints for them, aligned like its other lines.
+    pub fn text_lines(&self) -> String {
+        format!(
+            "evm_address {}\nbtc_p2wpkh  {}",
+            self.evm_address, self.btc_p2wpkh
+        )
+    }
+}
+
 /// The addresses of a (derived) public key; `btc_network` picks the P2WPKH prefix.
 pub fn addresses(public_key: &PublicKey, btc_network: BtcNetwork) -> Addresses {
     Addresses {

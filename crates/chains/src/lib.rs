@@ -6,9 +6,11 @@
 //!   local root secret (testing and offline use only).
 //! - [`eth`]: EIP-1559 transfers; the signed transaction's sender is recovered and compared.
 //! - [`btc`]: P2WPKH spends; every input is verified by libbitcoinconsensus.
+//! - [`cli`]: `chainsig eth transfer` and `chainsig btc send`, ready to mount.
 
 pub mod address;
 pub mod btc;
+pub mod cli;
 pub mod error;
 pub mod eth;
 pub mod signer;

@@ -1,0 +1,406 @@
+//! `chainsig eth transfer` and `chainsig btc send`, as clap argument structs and `run`
+//! functions that return what to print. Mount them in the `chainsig` binary with
+//! `#[command(subcommand)] Eth(chainsig_chains::cli::EthCommand)` and
+//! `chainsig_chains::cli::run_eth(args)` (likewise `Btc`/`run_btc`); print the `Ok` string to
+//! stdout, and for an `Err` print `error: {e}` and exit with `e.exit_code()` (2 for bad input).
+//!
+//! Signing: `--home DIR` will mean "sign through the local network in DIR" once that exists.
+//! Until then the only signer is **for local testing**: `--root-secret-key <hex>` and
+//! `--account <id>` sign with `root_secret + tweak(account, path)`, the key the network would
+//! use for that root. Never pass a real network's secret (a real network has none in one place).
+//!
+//! Every value is parsed here rather than by clap, so every input error is one line.
+
+use std::path::PathBuf;
+
+use alloy_primitives::{Bytes, U256};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::address::{
+    addresses, btc_p2wpkh_address, parse_btc_address, parse_evm_address, Addresses, BtcNetwork,
+};
+use crate::btc::{sign_spend, BtcSpend, FeeRate, Payment, Utxo};
+use crate::error::{ChainsError, Result};
+use crate::eth::{sign_transfer, EthTransfer};
+use crate::signer::{LocalSigner, Signer};
+
+/// How the transaction gets signed. Exactly one of `--home` or the local-testing pair.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignerArgs {
+    /// Sign through the local chainsig network whose files are in DIR (not available yet).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// LOCAL TESTING ONLY: stand in for the network with this root secret key (32 bytes hex);
+    /// signs with root_secret + tweak(--account, --path). Requires --account.
+    #[arg(long, value_name = "HEX")]
+    pub root_secret_key: Option<String>,
+    /// LOCAL TESTING ONLY: the NEAR account whose derived key signs (with --root-secret-key).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub account: Option<String>,
+}
+
+impl SignerArgs {
+    /// The signer these flags ask for.
+    pub fn signer(&self) -> Result<Box<dyn Signer>> {
+        match (&self.home, &self.root_secret_key, &self.account) {
+            (Some(_), Some(_), _) => Err(ChainsError::Input(
+                "--home and --root-secret-key exclude each other".into(),
+            )),
+            (Some(home), None, _) => Err(ChainsError::Failed(format!(
+                "--home {}: signing through a local network is not available yet; \
+                 for local testing pass --root-secret-key and --account",
+                home.display()
+            ))),
+            (None, Some(secret), Some(account)) => {
+                check_account_id(account)?;
+                let signer = LocalSigner::from_hex(secret, account.as_str()).map_err(|e| {
+                    ChainsError::Input(format!("--root-secret-key: {}", e.message()))
+                })?;
+                Ok(Box::new(signer))
+            }
+            (None, Some(_), None) => Err(ChainsError::Input(
+                "--root-secret-key needs --account".into(),
+            )),
+            (None, None, _) => Err(ChainsError::Input(
+                "no signer: pass --home DIR, or for local testing --root-secret-key and --account"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// NEAR account id rules: 2 to 64 characters, lower-case letters, digits and `-_.` as
+/// separators (no separator first, last or doubled).
+pub fn check_account_id(account: &str) -> Result<()> {
+    let bad = |why: &str| ChainsError::Input(format!("--account `{account}`: {why}"));
+    if account.len() < 2 || account.len() > 64 {
+        return Err(bad("a NEAR account id is 2 to 64 characters long"));
+    }
+    let mut previous_separator = true;
+    for c in account.chars() {
+        let separator = matches!(c, '-' | '_' | '.');
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || separator) {
+            return Err(bad(
+                "only lower-case letters, digits, `-`, `_` and `.` are allowed",
+            ));
+        }
+        if separator && previous_separator {
+            return Err(bad("separators may not start the id or follow each other"));
+        }
+        previous_separator = separator;
+    }
+    if previous_separator {
+        return Err(bad("the id may not end with a separator"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// chainsig eth
+// ---------------------------------------------------------------------------------------
+
+/// `chainsig eth …`
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum EthCommand {
+    /// Build an EIP-1559 transaction from the derived address of --path, have its signing hash
+    /// signed, check that it recovers to that address, and print it.
+    Transfer(EthTransferArgs),
+}
+
+/// `chainsig eth transfer`
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct EthTransferArgs {
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// The derivation path whose key sends the transaction.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// The recipient, 0x and 40 hex digits (a mixed-case address must be EIP-55 valid).
+    #[arg(long)]
+    pub to: String,
+    /// The value in wei (decimal, up to 2^256-1).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub value_wei: String,
+    /// The sender's nonce (with --rpc-url, read from the node when omitted).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub nonce: Option<String>,
+    /// The EIP-155 chain id (1 for Ethereum mainnet).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub chain_id: String,
+    /// The gas limit; 21000 for a plain transfer.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub gas_limit: String,
+    /// The most wei per gas the sender pays (with --rpc-url, read from the node when omitted).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_fee_per_gas: Option<String>,
+    /// The tip in wei per gas (with --rpc-url, read from the node when omitted).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_priority_fee_per_gas: Option<String>,
+    /// Call data, 0x-prefixed hex.
+    #[arg(long, value_name = "0x…")]
+    pub data: Option<String>,
+    /// An Ethereum JSON-RPC endpoint: fills in a missing nonce and fees, and broadcasts.
+    #[arg(long, value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `chainsig eth …` and returns what to print on stdout.
+pub fn run_eth(command: EthCommand) -> Result<String> {
+    match command {
+        EthCommand::Transfer(args) => run_eth_transfer(args),
+    }
+}
+
+fn parse_u64(flag: &str, s: &str) -> Result<u64> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ChainsError::Input(format!(
+            "{flag}: `{s}` is not a whole number"
+        )));
+    }
+    s.parse()
+        .map_err(|_| ChainsError::Input(format!("{flag}: {s} overflows 64 bits")))
+}
+
+fn parse_u128(flag: &str, s: &str) -> Result<u128> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ChainsError::Input(format!(
+            "{flag}: `{s}` is not a whole number"
+        )));
+    }
+    s.parse()
+        .map_err(|_| ChainsError::Input(format!("{flag}: {s} overflows 128 bits")))
+}
+
+fn parse_u256(flag: &str, s: &str) -> Result<U256> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ChainsError::Input(format!(
+            "{flag}: `{s}` is not a whole number"
+        )));
+    }
+    U256::from_str_radix(s, 10)
+        .map_err(|_| ChainsError::Input(format!("{flag}: {s} overflows 256 bits")))
+}
+
+fn parse_data(s: &str) -> Result<Bytes> {
+    let s = s.trim();
+    let digits = s
+        .strip_prefix("0x")
+        .ok_or_else(|| ChainsError::Input(format!("--data: `{s}` must be 0x-prefixed hex")))?;
+    hex::decode(digits)
+        .map(Bytes::from)
+        .map_err(|e| ChainsError::Input(format!("--data: {e}")))
+}
+
+/// `chainsig eth transfer`.
+pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
+    let to = parse_evm_address(&args.to)
+        .map_err(|e| ChainsError::Input(format!("--to: {}", e.message())))?;
+    let value = parse_u256("--value-wei", &args.value_wei)?;
+    let chain_id = parse_u64("--chain-id", &args.chain_id)?;
+    let gas_limit = parse_u64("--gas-limit", &args.gas_limit)?;
+    let data = args
+        .data
+        .as_deref()
+        .map(parse_data)
+        .transpose()?
+        .unwrap_or_default();
+    let nonce = args
+        .nonce
+        .as_deref()
+        .map(|s| parse_u64("--nonce", s))
+        .transpose()?;
+    let max_fee = args
+        .max_fee_per_gas
+        .as_deref()
+        .map(|s| parse_u128("--max-fee-per-gas", s))
+        .transpose()?;
+    let max_priority_fee = args
+        .max_priority_fee_per_gas
+        .as_deref()
+        .map(|s| parse_u128("--max-priority-fee-per-gas", s))
+        .transpose()?;
+    if args.rpc_url.is_some() {
+        return Err(ChainsError::Input(
+            "--rpc-url: not supported yet; pass --nonce and the fees, and broadcast the printed raw_transaction".into(),
+        ));
+    }
+    let (Some(nonce), Some(max_fee_per_gas), Some(max_priority_fee_per_gas)) =
+        (nonce, max_fee, max_priority_fee)
+    else {
+        let missing: Vec<&str> = [
+            (nonce.is_none(), "--nonce"),
+            (max_fee.is_none(), "--max-fee-per-gas"),
+            (max_priority_fee.is_none(), "--max-priority-fee-per-gas"),
+        ]
+        .into_iter()
+        .filter_map(|(missing, flag)| missing.then_some(flag))
+        .collect();
+        return Err(ChainsError::Input(format!(
+            "{} required without --rpc-url",
+            missing.join(", ")
+        )));
+    };
+    let transfer = EthTransfer {
+        chain_id,
+        nonce,
+        to,
+        value,
+        data,
+        gas_limit,
+        max_fee_per_gas,
+        max_priority_fee_per_gas,
+    };
+    transfer.validate()?;
+    let signer = args.signer.signer()?;
+    let signed = sign_transfer(signer.as_ref(), &args.path, &transfer)?;
+    let out = signed.to_json();
+    Ok(if args.json {
+        serde_json::to_string(&out).map_err(|e| ChainsError::failed("json", e))?
+    } else {
+        format!(
+            "from             {}\nhash             {}\nraw_transaction  {}",
+            out.from, out.hash, out.raw_transaction
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// chainsig btc
+// ---------------------------------------------------------------------------------------
+
+/// `chainsig btc …`
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum BtcCommand {
+    /// Spend outputs of the P2WPKH address of --path: one signature per input (BIP143),
+    /// every input verified by libbitcoinconsensus, and print the transaction.
+    Send(BtcSendArgs),
+}
+
+/// `chainsig btc send`
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct BtcSendArgs {
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// The derivation path whose key owns the UTXOs.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// An output of the derived address to spend, `txid:vout:sats`; repeat for more.
+    #[arg(long = "utxo", value_name = "TXID:VOUT:SATS", num_args = 1.., required = true)]
+    pub utxos: Vec<String>,
+    /// A payment, `address:sats`; repeat for more.
+    #[arg(long = "to", value_name = "ADDRESS:SATS", num_args = 1.., required = true)]
+    pub outputs: Vec<String>,
+    /// Where the rest goes. Without it, a rest worth an output is refused, not paid as fee.
+    #[arg(long, value_name = "ADDRESS")]
+    pub change: Option<String>,
+    /// The fee rate in sat/vB (at least 1; up to three decimals).
+    #[arg(long, value_name = "SAT_PER_VB", allow_negative_numbers = true)]
+    pub fee_rate: String,
+    /// mainnet, testnet or regtest.
+    #[arg(long, default_value = "mainnet")]
+    pub btc_network: String,
+    /// An Esplora endpoint to fetch UTXOs from and broadcast to (not supported yet).
+    #[arg(long, value_name = "URL")]
+    pub esplora_url: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `chainsig btc …` and returns what to print on stdout.
+pub fn run_btc(command: BtcCommand) -> Result<String> {
+    match command {
+        BtcCommand::Send(args) => run_btc_send(args),
+    }
+}
+
+/// `chainsig btc send`.
+pub fn run_btc_send(args: BtcSendArgs) -> Result<String> {
+    let network: BtcNetwork = args
+        .btc_network
+        .parse()
+        .map_err(|e: ChainsError| ChainsError::Input(format!("--btc-network: {}", e.message())))?;
+    let utxos = args
+        .utxos
+        .iter()
+        .map(|s| s.parse::<Utxo>())
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|s| Payment::parse(s, network))
+        .collect::<Result<Vec<_>>>()?;
+    let change = args
+        .change
+        .as_deref()
+        .map(|s| {
+            parse_btc_address(s, network)
+                .map_err(|e| ChainsError::Input(format!("--change: {}", e.message())))
+        })
+        .transpose()?;
+    let fee_rate: FeeRate = args.fee_rate.parse()?;
+    if args.esplora_url.is_some() {
+        return Err(ChainsError::Input(
+            "--esplora-url: not supported yet; pass --utxo and broadcast the printed raw_transaction".into(),
+        ));
+    }
+    let spend = BtcSpend {
+        network,
+        utxos,
+        outputs,
+        change,
+        fee_rate,
+    };
+    let signer = args.signer.signer()?;
+    let from = btc_p2wpkh_address(&signer.public_key(&args.path)?, network);
+    let signed = sign_spend(signer.as_ref(), &args.path, &spend)?;
+    let out = signed.to_json();
+    Ok(if args.json {
+        let mut value = serde_json::to_value(&out).map_err(|e| ChainsError::failed("json", e))?;
+        value["from"] = json!(from.to_string());
+        value.to_string()
+    } else {
+        format!(
+            "from             {from}\ntxid             {}\nfee              {} sats ({} vB)\nraw_transaction  {}",
+            out.txid, out.fee_sats, out.vsize, out.raw_transaction
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// chainsig derive
+// ---------------------------------------------------------------------------------------
+
+/// The flag `chainsig derive` gains: `#[command(flatten)] btc: chainsig_chains::cli::DeriveAddressArgs`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct DeriveAddressArgs {
+    /// The Bitcoin network of the printed P2WPKH address: mainnet, testnet or regtest.
+    #[arg(long, default_value = "mainnet")]
+    pub btc_network: String,
+}
+
+impl Default for DeriveAddressArgs {
+    fn default() -> Self {
+        Self {
+            btc_network: BtcNetwork::default().to_string(),
+        }
+    }
+}
+
+impl DeriveAddressArgs {
+    /// The addresses of `public_key` (the derived key); a bad `--btc-network` is a one-line
+    /// input error.
+    pub fn addresses(&self, public_key: &chainsig_primitives::PublicKey) -> Result<Addresses> {
+        let network: BtcNetwork = self.btc_network.parse().map_err(|e: ChainsError| {
+            ChainsError::Input(format!("--btc-network: {}", e.message()))
+        })?;
+        Ok(addresses(public_key, network))
+    }
+}
