@@ -2,4 +2,6 @@
 //!
 //! - [`storage`]: key shares, triples and presignatures in `redb`, encrypted at rest, with
 //!   use-once semantics that survive crashes.
+//! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
+pub mod mesh;
 pub mod storage;
