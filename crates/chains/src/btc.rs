@@ -526,6 +526,44 @@ pub fn verify_inputs(tx: &Transaction, spent: &[TxOut]) -> Result<()> {
     Ok(())
 }
 
+/// Largest first: the fewest of `candidates` (taken in the given order) whose total pays
+/// `outputs` and the fee of a transaction with a change output (if `change` is given).
+pub fn select_utxos(
+    candidates: &[Utxo],
+    outputs: &[Payment],
+    change: Option<&Address>,
+    fee_rate: FeeRate,
+) -> Result<Vec<Utxo>> {
+    let total_out = sum(outputs.iter().map(|p| p.amount), "--to")?;
+    let mut script_lens: Vec<usize> = outputs
+        .iter()
+        .map(|p| p.address.script_pubkey().len())
+        .collect();
+    if let Some(change) = change {
+        script_lens.push(change.script_pubkey().len());
+    }
+    let mut total_in = Amount::ZERO;
+    for (count, utxo) in candidates.iter().enumerate() {
+        total_in = total_in
+            .checked_add(utxo.amount)
+            .ok_or_else(|| ChainsError::Input("--utxo: amounts overflow".into()))?;
+        let fee = fee_rate.fee_for(predicted_vsize(count + 1, &script_lens));
+        if total_out
+            .checked_add(fee)
+            .is_some_and(|need| total_in >= need)
+        {
+            return Ok(candidates[..=count].to_vec());
+        }
+    }
+    Err(ChainsError::Input(format!(
+        "the {} available outputs ({} sats) do not cover outputs ({} sats) plus the fee at {}",
+        candidates.len(),
+        total_in.to_sat(),
+        total_out.to_sat(),
+        fee_rate
+    )))
+}
+
 /// Builds, signs (one `sign` request for `path` per input) and verifies a P2WPKH spend.
 pub fn sign_spend(signer: &dyn Signer, path: &str, spend: &BtcSpend) -> Result<SignedBtcTx> {
     let public_key = signer.public_key(path)?;

@@ -9,6 +9,11 @@
 //! `--account <id>` sign with `root_secret + tweak(account, path)`, the key the network would
 //! use for that root. Never pass a real network's secret (a real network has none in one place).
 //!
+//! Relaying: with `--rpc-url` (Ethereum JSON-RPC) a missing nonce and fees are read from the
+//! node, its chain id must match `--chain-id`, and the signed transaction is broadcast with
+//! `eth_sendRawTransaction`; with `--esplora-url` UTXOs can be picked from the derived address
+//! and the transaction is broadcast with `POST /tx`. The output then has a `broadcast` field.
+//!
 //! Every value is parsed here rather than by clap, so every input error is one line.
 
 use std::path::PathBuf;
@@ -17,12 +22,14 @@ use alloy_primitives::{Bytes, U256};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use crate::address::evm_address;
 use crate::address::{
     addresses, btc_p2wpkh_address, parse_btc_address, parse_evm_address, Addresses, BtcNetwork,
 };
-use crate::btc::{sign_spend, BtcSpend, FeeRate, Payment, Utxo};
+use crate::btc::{select_utxos, sign_spend, BtcSpend, FeeRate, Payment, Utxo};
 use crate::error::{ChainsError, Result};
 use crate::eth::{sign_transfer, EthTransfer};
+use crate::rpc::{suggested_max_fee, Esplora, EthRpc};
 use crate::signer::{LocalSigner, Signer};
 
 /// How the transaction gets signed. Exactly one of `--home` or the local-testing pair.
@@ -226,14 +233,8 @@ pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
         .as_deref()
         .map(|s| parse_u128("--max-priority-fee-per-gas", s))
         .transpose()?;
-    if args.rpc_url.is_some() {
-        return Err(ChainsError::Input(
-            "--rpc-url: not supported yet; pass --nonce and the fees, and broadcast the printed raw_transaction".into(),
-        ));
-    }
-    let (Some(nonce), Some(max_fee_per_gas), Some(max_priority_fee_per_gas)) =
-        (nonce, max_fee, max_priority_fee)
-    else {
+    let rpc = args.rpc_url.as_deref().map(EthRpc::new).transpose()?;
+    if rpc.is_none() {
         let missing: Vec<&str> = [
             (nonce.is_none(), "--nonce"),
             (max_fee.is_none(), "--max-fee-per-gas"),
@@ -242,10 +243,47 @@ pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
         .into_iter()
         .filter_map(|(missing, flag)| missing.then_some(flag))
         .collect();
-        return Err(ChainsError::Input(format!(
-            "{} required without --rpc-url",
-            missing.join(", ")
-        )));
+        if !missing.is_empty() {
+            return Err(ChainsError::Input(format!(
+                "{} required without --rpc-url",
+                missing.join(", ")
+            )));
+        }
+    }
+    let signer = args.signer.signer()?;
+    let from = evm_address(&signer.public_key(&args.path)?);
+
+    let (nonce, max_fee_per_gas, max_priority_fee_per_gas) = match &rpc {
+        None => (
+            nonce.unwrap_or_default(),
+            max_fee.unwrap_or_default(),
+            max_priority_fee.unwrap_or_default(),
+        ),
+        Some(rpc) => {
+            let node_chain = rpc.chain_id()?;
+            if node_chain != chain_id {
+                return Err(ChainsError::Input(format!(
+                    "--chain-id {chain_id}, but the node at --rpc-url is on chain {node_chain}"
+                )));
+            }
+            let nonce = match nonce {
+                Some(nonce) => nonce,
+                None => rpc.transaction_count(from)?,
+            };
+            let priority = match max_priority_fee {
+                Some(priority) => priority,
+                // A suggested tip never above a max fee the user chose.
+                None => {
+                    let suggested = rpc.max_priority_fee_per_gas()?;
+                    max_fee.map_or(suggested, |max| suggested.min(max))
+                }
+            };
+            let max_fee = match max_fee {
+                Some(max_fee) => max_fee,
+                None => suggested_max_fee(rpc.base_fee_per_gas()?, priority),
+            };
+            (nonce, max_fee, priority)
+        }
     };
     let transfer = EthTransfer {
         chain_id,
@@ -258,17 +296,36 @@ pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
         max_priority_fee_per_gas,
     };
     transfer.validate()?;
-    let signer = args.signer.signer()?;
     let signed = sign_transfer(signer.as_ref(), &args.path, &transfer)?;
     let out = signed.to_json();
-    Ok(if args.json {
-        serde_json::to_string(&out).map_err(|e| ChainsError::failed("json", e))?
-    } else {
-        format!(
-            "from             {}\nhash             {}\nraw_transaction  {}",
-            out.from, out.hash, out.raw_transaction
-        )
-    })
+    let broadcast = match &rpc {
+        None => None,
+        Some(rpc) => {
+            let reported = rpc.send_raw_transaction(&signed.raw_transaction)?;
+            if reported != signed.hash {
+                return Err(ChainsError::Failed(format!(
+                    "eth_sendRawTransaction: the node reports hash {reported}, expected {}",
+                    signed.hash
+                )));
+            }
+            Some(reported.to_string())
+        }
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&out).map_err(|e| ChainsError::failed("json", e))?;
+        if let Some(hash) = &broadcast {
+            value["broadcast"] = json!(hash);
+        }
+        return Ok(value.to_string());
+    }
+    let mut text = format!(
+        "from             {}\nhash             {}\nraw_transaction  {}",
+        out.from, out.hash, out.raw_transaction
+    );
+    if let Some(hash) = &broadcast {
+        text.push_str(&format!("\nbroadcast        {hash}"));
+    }
+    Ok(text)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -292,7 +349,8 @@ pub struct BtcSendArgs {
     #[arg(long, default_value = "")]
     pub path: String,
     /// An output of the derived address to spend, `txid:vout:sats`; repeat for more.
-    #[arg(long = "utxo", value_name = "TXID:VOUT:SATS", num_args = 1.., required = true)]
+    /// Required unless --esplora-url, which then picks confirmed ones, largest first.
+    #[arg(long = "utxo", value_name = "TXID:VOUT:SATS", num_args = 1..)]
     pub utxos: Vec<String>,
     /// A payment, `address:sats`; repeat for more.
     #[arg(long = "to", value_name = "ADDRESS:SATS", num_args = 1.., required = true)]
@@ -306,7 +364,8 @@ pub struct BtcSendArgs {
     /// mainnet, testnet or regtest.
     #[arg(long, default_value = "mainnet")]
     pub btc_network: String,
-    /// An Esplora endpoint to fetch UTXOs from and broadcast to (not supported yet).
+    /// An Esplora API (e.g. https://…/api): picks UTXOs when no --utxo is given (change then
+    /// returns to the derived address unless --change says otherwise), and broadcasts.
     #[arg(long, value_name = "URL")]
     pub esplora_url: Option<String>,
     /// Print one JSON object instead of text.
@@ -346,11 +405,23 @@ pub fn run_btc_send(args: BtcSendArgs) -> Result<String> {
         })
         .transpose()?;
     let fee_rate: FeeRate = args.fee_rate.parse()?;
-    if args.esplora_url.is_some() {
+    let esplora = args.esplora_url.as_deref().map(Esplora::new).transpose()?;
+    if utxos.is_empty() && esplora.is_none() {
         return Err(ChainsError::Input(
-            "--esplora-url: not supported yet; pass --utxo and broadcast the printed raw_transaction".into(),
+            "--utxo required without --esplora-url".into(),
         ));
     }
+    let signer = args.signer.signer()?;
+    let from = btc_p2wpkh_address(&signer.public_key(&args.path)?, network);
+    let (utxos, change) = match &esplora {
+        Some(esplora) if utxos.is_empty() => {
+            let change = change.unwrap_or_else(|| from.clone());
+            let available = esplora.confirmed_utxos(&from)?;
+            let chosen = select_utxos(&available, &outputs, Some(&change), fee_rate)?;
+            (chosen, Some(change))
+        }
+        _ => (utxos, change),
+    };
     let spend = BtcSpend {
         network,
         utxos,
@@ -358,20 +429,37 @@ pub fn run_btc_send(args: BtcSendArgs) -> Result<String> {
         change,
         fee_rate,
     };
-    let signer = args.signer.signer()?;
-    let from = btc_p2wpkh_address(&signer.public_key(&args.path)?, network);
     let signed = sign_spend(signer.as_ref(), &args.path, &spend)?;
     let out = signed.to_json();
-    Ok(if args.json {
+    let broadcast = match &esplora {
+        None => None,
+        Some(esplora) => {
+            let reported = esplora.broadcast(&out.raw_transaction)?;
+            if reported != signed.txid() {
+                return Err(ChainsError::Failed(format!(
+                    "esplora POST /tx: the server reports txid {reported}, expected {}",
+                    out.txid
+                )));
+            }
+            Some(reported.to_string())
+        }
+    };
+    if args.json {
         let mut value = serde_json::to_value(&out).map_err(|e| ChainsError::failed("json", e))?;
         value["from"] = json!(from.to_string());
-        value.to_string()
-    } else {
-        format!(
-            "from             {from}\ntxid             {}\nfee              {} sats ({} vB)\nraw_transaction  {}",
-            out.txid, out.fee_sats, out.vsize, out.raw_transaction
-        )
-    })
+        if let Some(txid) = &broadcast {
+            value["broadcast"] = json!(txid);
+        }
+        return Ok(value.to_string());
+    }
+    let mut text = format!(
+        "from             {from}\ntxid             {}\nfee              {} sats ({} vB)\nraw_transaction  {}",
+        out.txid, out.fee_sats, out.vsize, out.raw_transaction
+    );
+    if let Some(txid) = &broadcast {
+        text.push_str(&format!("\nbroadcast        {txid}"));
+    }
+    Ok(text)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 //!   local root secret (testing and offline use only).
 //! - [`eth`]: EIP-1559 transfers; the signed transaction's sender is recovered and compared.
 //! - [`btc`]: P2WPKH spends; every input is verified by libbitcoinconsensus.
+//! - [`rpc`]: Ethereum JSON-RPC and Esplora clients to fill in and relay transactions.
 //! - [`cli`]: `chainsig eth transfer` and `chainsig btc send`, ready to mount.
 
 pub mod address;
@@ -13,6 +14,7 @@ pub mod btc;
 pub mod cli;
 pub mod error;
 pub mod eth;
+pub mod rpc;
 pub mod signer;
 
 pub use address::{addresses, Addresses, BtcNetwork};

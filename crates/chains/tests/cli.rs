@@ -297,8 +297,8 @@ fn btc_send_bad_input() {
     input_error(btc(&["--change", "bcrt1qbroken"]), "--change");
     input_error(btc(&["--utxo", "xyz"]), "--utxo");
     input_error(
-        btc(&["--esplora-url", "http://127.0.0.1:1"]),
-        "--esplora-url",
+        btc(&["--esplora-url", "ftp://example"]),
+        "--esplora-url: `ftp://example` is not an http:// or https:// URL",
     );
 }
 

@@ -16,3 +16,5 @@ pub fn signer(account: &str) -> LocalSigner {
 pub fn root() -> PublicKey {
     PublicKey::parse(ROOT_COMPRESSED).unwrap()
 }
+
+pub mod mock;
