@@ -2,6 +2,8 @@
 //!
 //! - [`storage`]: key shares, triples and presignatures in `redb`, encrypted at rest, with
 //!   use-once semantics that survive crashes.
+//! - [`config`]: the TOML configuration, checked field by field.
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
+pub mod config;
 pub mod mesh;
 pub mod storage;
