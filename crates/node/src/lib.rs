@@ -3,7 +3,11 @@
 //! - [`storage`]: key shares, triples and presignatures in `redb`, encrypted at rest, with
 //!   use-once semantics that survive crashes.
 //! - [`config`]: the TOML configuration, checked field by field.
+//! - [`leader`]: which participant leads each sign request.
+//! - [`stockpile`]: when to generate triples and presignatures.
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
 pub mod config;
+pub mod leader;
 pub mod mesh;
+pub mod stockpile;
 pub mod storage;
