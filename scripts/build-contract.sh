@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MAX_BYTES=$((400 * 1000))
-cargo build -p chainsig-contract --target wasm32-unknown-unknown --release --locked
+cargo build -p chainsig-contract --target wasm32-unknown-unknown --release
 target_dir="${CARGO_TARGET_DIR:-target}"
 wasm="$target_dir/wasm32-unknown-unknown/release/chainsig_contract.wasm"
 size=$(stat -c %s "$wasm")

@@ -13,10 +13,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== contract wasm"
 scripts/build-contract.sh
 
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace
