@@ -282,3 +282,43 @@ fn invalid_fields_are_input_errors() {
         assert_eq!(err.exit_code(), 2);
     }
 }
+
+/// `scripts/kat_eth_tx.py` computes the same transaction with its own RLP, Keccak-256,
+/// RFC 6979 and ECDSA: the signing hash, the signed bytes and the hash agree byte for byte.
+#[test]
+fn signed_transaction_matches_the_independent_computation() {
+    let signer = common::signer("alice.near");
+    let unsigned = UnsignedEthTx::new(
+        &transfer(7, 123_456_789_000_000_000),
+        signer.public_key("ethereum-1").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        unsigned.signing_hash().to_string(),
+        "0x1a9cf97964e563fba75099f28659423ba7b8a8af15651e7c910198201e9fcde4"
+    );
+    let signature = signer
+        .sign("ethereum-1", &unsigned.payload().unwrap())
+        .unwrap();
+    assert_eq!(signature.recovery_id(), 1);
+    assert_eq!(
+        hex::encode(signature.to_rs_bytes()),
+        "d4b2cc0ed24ace474487a324c0e1636ab7e794e771ee16e056d589317332007f\
+         40b14c3964682187f15975ba9a9086ff0a62fd77d000616c309a9da1d8d66277"
+    );
+    let signed = unsigned.apply_signature(&signature).unwrap();
+    assert_eq!(
+        signed.raw_transaction_hex(),
+        "0x02f87683aa36a70784773594008506fc23ac008252089400000000000000000000000000000000000b0b0b\
+         8801b69b4ba574920080c001a0d4b2cc0ed24ace474487a324c0e1636ab7e794e771ee16e056d589317332007f\
+         a040b14c3964682187f15975ba9a9086ff0a62fd77d000616c309a9da1d8d66277"
+    );
+    assert_eq!(
+        signed.hash.to_string(),
+        "0x7682538bb66e1727f7a960985dd02bdc3a9cb84b872bec9a8813f1c6f8b85015"
+    );
+    assert_eq!(
+        signed.from.to_checksum(None),
+        "0x9eDAb60f838f39773eF4b71343c05E9a33E4EbF4"
+    );
+}
