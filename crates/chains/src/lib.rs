@@ -19,7 +19,7 @@ pub mod signer;
 
 pub use address::{addresses, Addresses, BtcNetwork};
 pub use error::ChainsError;
-pub use signer::{LocalSigner, Signer};
+pub use signer::{LocalSigner, RemoteSigner, SignTransport, Signer};
 
 /// The crates whose types appear in this crate's API, re-exported so callers match versions.
 pub use alloy_consensus;

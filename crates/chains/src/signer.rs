@@ -2,15 +2,20 @@
 //!
 //! The flows in [`crate::eth`] and [`crate::btc`] are sans-IO: they hand out the 32-byte
 //! payloads to sign and take [`EcdsaSignature`]s back, so an async caller can get signatures any
-//! way it likes. [`Signer`] is the small synchronous convenience on top: the network
-//! implementation (a NEAR `sign` call, then waiting for `respond`) implements it later;
-//! [`LocalSigner`] stands in for the network with a secret key, for tests and offline use.
+//! way it likes. [`Signer`] is the small synchronous convenience on top, with two
+//! implementations:
+//! - [`RemoteSigner`], the network's side, complete but for its [`SignTransport`]: how a
+//!   `sign` request reaches the contract and how its response comes back (a NEAR transaction
+//!   and waiting for `respond`, to be provided with the node);
+//! - [`LocalSigner`], which stands in for the network with a root secret key, for tests and
+//!   offline use only.
 
 use chainsig_primitives::derivation::derive_secret_key;
 use chainsig_primitives::k256::elliptic_curve::PrimeField;
 use chainsig_primitives::k256::{ecdsa::SigningKey, FieldBytes, ProjectivePoint, Scalar};
 use chainsig_primitives::{
-    derive_public_key, derive_tweak, EcdsaPayload, EcdsaSignature, PublicKey,
+    derive_public_key, derive_tweak, DomainId, EcdsaPayload, EcdsaSignature, Payload, PublicKey,
+    SignRequest, SignatureResponse,
 };
 
 use crate::error::{ChainsError, Result};
@@ -107,10 +112,7 @@ impl Signer for LocalSigner {
     }
 
     fn public_key(&self, path: &str) -> Result<PublicKey> {
-        let tweak = derive_tweak(&self.account, path).map_err(|e| ChainsError::input("path", e))?;
-        derive_public_key(self.root_public.as_affine(), &tweak)
-            .and_then(PublicKey::from_affine)
-            .map_err(|e| ChainsError::failed("key derivation", e))
+        derived_public_key(&self.root_public, &self.account, path)
     }
 
     fn sign(&self, path: &str, payload: &EcdsaPayload) -> Result<EcdsaSignature> {
@@ -151,4 +153,77 @@ fn recover_big_r(
         &encoded,
     ))
     .ok_or_else(|| ChainsError::Failed("local signing produced an invalid R".into()))
+}
+
+/// The derived public key of (account, path) under `root`.
+pub fn derived_public_key(root: &PublicKey, account: &str, path: &str) -> Result<PublicKey> {
+    let tweak = derive_tweak(account, path).map_err(|e| ChainsError::input("path", e))?;
+    derive_public_key(root.as_affine(), &tweak)
+        .and_then(PublicKey::from_affine)
+        .map_err(|e| ChainsError::failed("key derivation", e))
+}
+
+/// How a [`RemoteSigner`] reaches the network: submit `{"request": request}` to the
+/// contract's `sign` as the signer's account and return the response it resolves to. This is
+/// the one piece the node integration has to provide (a NEAR transaction, then waiting).
+pub trait SignTransport {
+    fn submit(&self, request: &SignRequest) -> Result<SignatureResponse>;
+}
+
+impl<F> SignTransport for F
+where
+    F: Fn(&SignRequest) -> Result<SignatureResponse>,
+{
+    fn submit(&self, request: &SignRequest) -> Result<SignatureResponse> {
+        self(request)
+    }
+}
+
+/// A [`Signer`] backed by the network: derives public keys from the network's root public key
+/// (the contract's `public_key` view), sends one `sign` request per payload through its
+/// [`SignTransport`], and accepts only responses that verify under the derived key.
+pub struct RemoteSigner<T> {
+    root_public_key: PublicKey,
+    account: String,
+    transport: T,
+}
+
+impl<T: SignTransport> RemoteSigner<T> {
+    pub fn new(root_public_key: PublicKey, account: impl Into<String>, transport: T) -> Self {
+        Self {
+            root_public_key,
+            account: account.into(),
+            transport,
+        }
+    }
+
+    pub fn root_public_key(&self) -> PublicKey {
+        self.root_public_key
+    }
+}
+
+impl<T: SignTransport> Signer for RemoteSigner<T> {
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn public_key(&self, path: &str) -> Result<PublicKey> {
+        derived_public_key(&self.root_public_key, &self.account, path)
+    }
+
+    fn sign(&self, path: &str, payload: &EcdsaPayload) -> Result<EcdsaSignature> {
+        let public_key = self.public_key(path)?;
+        let request = SignRequest {
+            path: path.to_string(),
+            payload: Payload::Ecdsa(*payload),
+            domain_id: DomainId(0),
+        };
+        let SignatureResponse::Secp256k1(signature) = self.transport.submit(&request)?;
+        signature.verify(&public_key, payload).map_err(|e| {
+            ChainsError::Failed(format!(
+                "the network's signature for path `{path}` does not verify under the derived key: {e}"
+            ))
+        })?;
+        Ok(signature)
+    }
 }

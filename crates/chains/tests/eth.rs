@@ -322,3 +322,47 @@ fn signed_transaction_matches_the_independent_computation() {
         "0x9eDAb60f838f39773eF4b71343c05E9a33E4EbF4"
     );
 }
+
+/// The network's seam: a RemoteSigner whose transport speaks the contract's JSON (the `sign`
+/// arguments going out, the `SignatureResponse` coming back) signs the same transaction as
+/// the local signer, and a response under another key is refused.
+#[test]
+fn remote_signer_over_the_contract_json() {
+    use chainsig_chains::{ChainsError, RemoteSigner};
+    use chainsig_primitives::{SignRequest, SignatureResponse};
+
+    let local = common::signer("alice.near");
+    let transport = |request: &SignRequest| -> Result<SignatureResponse, ChainsError> {
+        // What a client sends to `sign`, parsed back as the contract parses it.
+        let args = serde_json::json!({ "request": request }).to_string();
+        let parsed: serde_json::Value = serde_json::from_str(&args).unwrap();
+        let request: SignRequest = serde_json::from_value(parsed["request"].clone()).unwrap();
+        let chainsig_primitives::Payload::Ecdsa(payload) = request.payload;
+        let signature = local.sign(&request.path, &payload)?;
+        // What `sign` resolves to, as JSON, parsed as a client parses it.
+        let response = serde_json::to_string(&SignatureResponse::Secp256k1(signature)).unwrap();
+        Ok(serde_json::from_str(&response).unwrap())
+    };
+    let remote = RemoteSigner::new(common::root(), "alice.near", transport);
+    assert_eq!(
+        remote.public_key("ethereum-1").unwrap(),
+        local.public_key("ethereum-1").unwrap()
+    );
+    let via_network = sign_transfer(&remote, "ethereum-1", &transfer(7, 5)).unwrap();
+    let via_local = sign_transfer(&local, "ethereum-1", &transfer(7, 5)).unwrap();
+    assert_eq!(via_network, via_local);
+
+    // A network answering with another path's key is caught before anything is assembled.
+    let wrong = |request: &SignRequest| -> Result<SignatureResponse, ChainsError> {
+        let chainsig_primitives::Payload::Ecdsa(payload) = request.payload;
+        Ok(SignatureResponse::Secp256k1(local.sign("other", &payload)?))
+    };
+    let remote = RemoteSigner::new(common::root(), "alice.near", wrong);
+    let err = sign_transfer(&remote, "ethereum-1", &transfer(7, 5)).unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string()
+            .contains("does not verify under the derived key"),
+        "{err}"
+    );
+}
