@@ -19,6 +19,17 @@ use crate::signer::Signer;
 /// The gas every transaction pays before it does anything (a plain value transfer).
 pub const INTRINSIC_GAS: u64 = 21_000;
 
+/// The gas a call with `data` (and no access list) pays before any code runs: the larger of
+/// 21000 + 4 per zero byte + 16 per other byte, and the EIP-7623 floor (Prague on)
+/// 21000 + 10 per token, a zero byte being one token and any other byte four.
+pub fn intrinsic_gas(data: &[u8]) -> u64 {
+    let zeros = data.iter().filter(|b| **b == 0).count() as u64;
+    let others = data.len() as u64 - zeros;
+    let standard = INTRINSIC_GAS + 4 * zeros + 16 * others;
+    let floor = INTRINSIC_GAS + 10 * (zeros + 4 * others);
+    standard.max(floor)
+}
+
 /// The fields of an EIP-1559 transaction the user chooses. The access list is always empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthTransfer {
@@ -33,8 +44,8 @@ pub struct EthTransfer {
 }
 
 impl EthTransfer {
-    /// Refuses what no node would accept: chain id 0, a nonce of 2^64−1 (EIP-2681), less gas
-    /// than a transfer needs, a priority fee above the max fee.
+    /// Refuses what no node would accept: chain id 0, a nonce of 2^64−1 (EIP-2681), a gas
+    /// limit below the intrinsic gas, a priority fee above the max fee, a cost beyond 256 bits.
     pub fn validate(&self) -> Result<()> {
         if self.chain_id == 0 {
             return Err(ChainsError::Input("--chain-id: must not be 0".into()));
@@ -44,9 +55,10 @@ impl EthTransfer {
                 "--nonce: must be below 2^64-1 (EIP-2681)".into(),
             ));
         }
-        if self.gas_limit < INTRINSIC_GAS {
+        let needed = intrinsic_gas(&self.data);
+        if self.gas_limit < needed {
             return Err(ChainsError::Input(format!(
-                "--gas-limit: {} is below the {INTRINSIC_GAS} gas every transaction needs",
+                "--gas-limit: {} is below the {needed} gas this transaction needs before it runs",
                 self.gas_limit
             )));
         }

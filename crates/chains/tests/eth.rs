@@ -366,3 +366,63 @@ fn remote_signer_over_the_contract_json() {
         "{err}"
     );
 }
+
+/// The intrinsic gas the input check asks for is exactly what revm charges (EIP-7623 floor
+/// included): a call to an account without code with that much gas succeeds and uses all
+/// of it, one gas less is refused by both.
+#[test]
+fn intrinsic_gas_with_data_matches_the_evm() {
+    use chainsig_chains::eth::intrinsic_gas;
+
+    let data: Vec<u8> = [[0u8; 5].as_slice(), [0x61u8; 10].as_slice()].concat();
+    let needed = intrinsic_gas(&data);
+    assert_eq!(
+        needed,
+        21_000 + 10 * (5 + 4 * 10),
+        "the floor dominates here"
+    );
+    assert_eq!(intrinsic_gas(&[]), 21_000);
+    assert_eq!(intrinsic_gas(&[0xff; 1000]), 21_000 + 40 * 1000);
+
+    let signer = common::signer("alice.near");
+    let from = chainsig_chains::address::evm_address(&signer.public_key("gas").unwrap());
+    let with_data = EthTransfer {
+        data: Bytes::from(data.clone()),
+        gas_limit: needed,
+        ..transfer(0, 1)
+    };
+    let signed = sign_transfer(&signer, "gas", &with_data).unwrap();
+    let (result, _) = execute(chain(from, 0, &[]), &signed.raw_transaction, GWEI as u64);
+    assert!(result.is_success(), "{result:?}");
+    assert_eq!(result.tx_gas_used(), needed);
+
+    let short = EthTransfer {
+        gas_limit: needed - 1,
+        ..with_data
+    };
+    let err = sign_transfer(&signer, "gas", &short).unwrap_err();
+    assert!(
+        err.is_input() && err.to_string().contains("--gas-limit"),
+        "{err}"
+    );
+    let env = TxEnv::builder()
+        .tx_type(Some(2))
+        .caller(from)
+        .chain_id(Some(SEPOLIA))
+        .gas_limit(needed - 1)
+        .max_fee_per_gas(30 * GWEI)
+        .gas_priority_fee(Some(2 * GWEI))
+        .kind(TxKind::Call(RECIPIENT))
+        .value(U256::from(1))
+        .data(Bytes::from(data))
+        .build()
+        .unwrap();
+    let mut evm = Context::mainnet()
+        .with_db(chain(from, 0, &[]))
+        .modify_cfg_chained(|cfg| cfg.chain_id = SEPOLIA)
+        .build_mainnet();
+    assert!(
+        evm.transact_commit(env).is_err(),
+        "revm accepts one gas less"
+    );
+}

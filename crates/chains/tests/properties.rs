@@ -1,5 +1,6 @@
 //! Properties over random inputs: building never panics, every refusal is a one-line input
-//! error, and every transaction built is signed, verified and consistent.
+//! error, and every transaction built is signed, verified and consistent. (Empty input or
+//! output lists are covered by tests/btc.rs.)
 
 mod common;
 
@@ -22,9 +23,12 @@ proptest! {
 
     #[test]
     fn btc_spends_verify_or_are_refused_as_input(
-        inputs in prop::collection::vec(1u64..2_000_000, 0..5),
-        outputs in prop::collection::vec((0u64..1_500_000, any::<bool>()), 0..4),
-        with_change in any::<bool>(),
+        inputs in prop::collection::vec(1u64..2_000_000, 1..5),
+        outputs in prop::collection::vec(
+            (prop_oneof![1 => 0u64..600, 9 => 600u64..1_500_000], any::<bool>()),
+            1..4,
+        ),
+        with_change in prop::bool::weighted(0.75),
         millisat_per_vb in 0u64..60_000,
     ) {
         let signer = signer();
@@ -84,12 +88,13 @@ proptest! {
         to in any::<[u8; 20]>(),
         value in any::<u64>(),
         data in prop::collection::vec(any::<u8>(), 0..200),
-        gas_limit in 21_000u64..30_000_000,
+        extra_gas in 0u64..30_000_000,
         tip in 0u128..1_000_000_000_000,
         extra in 0u128..1_000_000_000_000,
         path in "[a-z0-9/,-]{0,24}",
     ) {
         let signer = signer();
+        let gas_limit = chainsig_chains::eth::intrinsic_gas(&data) + extra_gas;
         let transfer = EthTransfer {
             chain_id,
             nonce,
