@@ -4,8 +4,9 @@
 //! `chainsig_chains::cli::run_eth(args)` (likewise `Btc`/`run_btc`); print the `Ok` string to
 //! stdout, and for an `Err` print `error: {e}` and exit with `e.exit_code()` (2 for bad input).
 //!
-//! Signing: `--home DIR` will mean "sign through the local network in DIR" once that exists.
-//! Until then the only signer is **for local testing**: `--root-secret-key <hex>` and
+//! Signing: `--home DIR` will mean "sign through the local network in DIR" once that exists;
+//! the `*_with` variants take a [`HomeSigner`] for it, so the binary can plug the network in
+//! without changing this crate. Until then the only signer is **for local testing**: `--root-secret-key <hex>` and
 //! `--account <id>` sign with `root_secret + tweak(account, path)`, the key the network would
 //! use for that root. Never pass a real network's secret (a real network has none in one place).
 //!
@@ -16,7 +17,7 @@
 //!
 //! Every value is parsed here rather than by clap, so every input error is one line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Bytes, U256};
 use clap::{Args, Subcommand};
@@ -47,18 +48,38 @@ pub struct SignerArgs {
     pub account: Option<String>,
 }
 
+/// How `--home DIR` becomes a signer once the local network exists: given the directory and
+/// `--account` (if any), a [`Signer`] (typically a [`crate::RemoteSigner`] whose transport
+/// submits `sign` to that network's contract).
+pub type HomeSigner<'a> = &'a dyn Fn(&Path, Option<&str>) -> Result<Box<dyn Signer>>;
+
+/// The [`HomeSigner`] of today: there is no local network yet.
+pub fn no_home_signer(home: &Path, _account: Option<&str>) -> Result<Box<dyn Signer>> {
+    Err(ChainsError::Failed(format!(
+        "--home {}: signing through a local network is not available yet; \
+         for local testing pass --root-secret-key and --account",
+        home.display()
+    )))
+}
+
 impl SignerArgs {
-    /// The signer these flags ask for.
+    /// The signer these flags ask for, `--home` not being available yet.
     pub fn signer(&self) -> Result<Box<dyn Signer>> {
+        self.signer_with(&no_home_signer)
+    }
+
+    /// The signer these flags ask for, `--home` served by `home_signer`.
+    pub fn signer_with(&self, home_signer: HomeSigner<'_>) -> Result<Box<dyn Signer>> {
         match (&self.home, &self.root_secret_key, &self.account) {
             (Some(_), Some(_), _) => Err(ChainsError::Input(
                 "--home and --root-secret-key exclude each other".into(),
             )),
-            (Some(home), None, _) => Err(ChainsError::Failed(format!(
-                "--home {}: signing through a local network is not available yet; \
-                 for local testing pass --root-secret-key and --account",
-                home.display()
-            ))),
+            (Some(home), None, account) => {
+                if let Some(account) = account {
+                    check_account_id(account)?;
+                }
+                home_signer(home, account.as_deref())
+            }
             (None, Some(secret), Some(account)) => {
                 check_account_id(account)?;
                 let signer = LocalSigner::from_hex(secret, account.as_str()).map_err(|e| {
@@ -157,8 +178,13 @@ pub struct EthTransferArgs {
 
 /// Runs `chainsig eth …` and returns what to print on stdout.
 pub fn run_eth(command: EthCommand) -> Result<String> {
+    run_eth_with(command, &no_home_signer)
+}
+
+/// [`run_eth`] with `--home` served by `home_signer`.
+pub fn run_eth_with(command: EthCommand, home_signer: HomeSigner<'_>) -> Result<String> {
     match command {
-        EthCommand::Transfer(args) => run_eth_transfer(args),
+        EthCommand::Transfer(args) => run_eth_transfer_with(args, home_signer),
     }
 }
 
@@ -207,6 +233,11 @@ fn parse_data(s: &str) -> Result<Bytes> {
 
 /// `chainsig eth transfer`.
 pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
+    run_eth_transfer_with(args, &no_home_signer)
+}
+
+/// `chainsig eth transfer`, `--home` served by `home_signer`.
+pub fn run_eth_transfer_with(args: EthTransferArgs, home_signer: HomeSigner<'_>) -> Result<String> {
     let to = parse_evm_address(&args.to)
         .map_err(|e| ChainsError::Input(format!("--to: {}", e.message())))?;
     let value = parse_u256("--value-wei", &args.value_wei)?;
@@ -250,7 +281,7 @@ pub fn run_eth_transfer(args: EthTransferArgs) -> Result<String> {
             )));
         }
     }
-    let signer = args.signer.signer()?;
+    let signer = args.signer.signer_with(home_signer)?;
     let from = evm_address(&signer.public_key(&args.path)?);
 
     let (nonce, max_fee_per_gas, max_priority_fee_per_gas) = match &rpc {
@@ -375,13 +406,23 @@ pub struct BtcSendArgs {
 
 /// Runs `chainsig btc …` and returns what to print on stdout.
 pub fn run_btc(command: BtcCommand) -> Result<String> {
+    run_btc_with(command, &no_home_signer)
+}
+
+/// [`run_btc`] with `--home` served by `home_signer`.
+pub fn run_btc_with(command: BtcCommand, home_signer: HomeSigner<'_>) -> Result<String> {
     match command {
-        BtcCommand::Send(args) => run_btc_send(args),
+        BtcCommand::Send(args) => run_btc_send_with(args, home_signer),
     }
 }
 
 /// `chainsig btc send`.
 pub fn run_btc_send(args: BtcSendArgs) -> Result<String> {
+    run_btc_send_with(args, &no_home_signer)
+}
+
+/// `chainsig btc send`, `--home` served by `home_signer`.
+pub fn run_btc_send_with(args: BtcSendArgs, home_signer: HomeSigner<'_>) -> Result<String> {
     let network: BtcNetwork = args
         .btc_network
         .parse()
@@ -411,7 +452,7 @@ pub fn run_btc_send(args: BtcSendArgs) -> Result<String> {
             "--utxo required without --esplora-url".into(),
         ));
     }
-    let signer = args.signer.signer()?;
+    let signer = args.signer.signer_with(home_signer)?;
     let from = btc_p2wpkh_address(&signer.public_key(&args.path)?, network);
     let (utxos, change) = match &esplora {
         Some(esplora) if utxos.is_empty() => {

@@ -407,3 +407,46 @@ fn clap_definitions_are_consistent() {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }
 }
+
+#[test]
+fn home_is_served_by_the_binarys_home_signer() {
+    use chainsig_chains::cli::run_eth_with;
+    use chainsig_chains::{RemoteSigner, Signer};
+    use chainsig_primitives::{SignRequest, SignatureResponse};
+    use std::path::Path;
+
+    // Stands in for "the local network in DIR": a RemoteSigner over the local signer.
+    let home_signer =
+        |home: &Path, account: Option<&str>| -> Result<Box<dyn Signer>, ChainsError> {
+            assert_eq!(home, Path::new("/tmp/chainsig-home"));
+            let account = account.unwrap_or("alice.near").to_string();
+            let local = common::signer(&account);
+            let transport = move |request: &SignRequest| -> Result<SignatureResponse, ChainsError> {
+                let chainsig_primitives::Payload::Ecdsa(payload) = request.payload;
+                Ok(SignatureResponse::Secp256k1(
+                    local.sign(&request.path, &payload)?,
+                ))
+            };
+            Ok(Box::new(RemoteSigner::new(
+                common::root(),
+                account,
+                transport,
+            )))
+        };
+    let mut args = vec![
+        "chainsig",
+        "eth",
+        "transfer",
+        "--home",
+        "/tmp/chainsig-home",
+        "--json",
+    ];
+    args.extend_from_slice(&ETH);
+    let Command::Eth(command) = Cli::try_parse_from(&args).unwrap().command else {
+        unreachable!()
+    };
+    let via_home: serde_json::Value =
+        serde_json::from_str(&run_eth_with(command, &home_signer).unwrap()).unwrap();
+    let local: serde_json::Value = serde_json::from_str(&eth(&["--json"]).unwrap()).unwrap();
+    assert_eq!(via_home, local);
+}
