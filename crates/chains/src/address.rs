@@ -144,8 +144,20 @@ pub fn parse_evm_address(s: &str) -> Result<EvmAddress, ChainsError> {
 /// Parses a Bitcoin address and checks that it belongs to `network`.
 pub fn parse_btc_address(s: &str, network: BtcNetwork) -> Result<BtcAddress, ChainsError> {
     let s = s.trim();
-    let unchecked = BtcAddress::from_str(s)
-        .map_err(|e| ChainsError::Input(format!("`{s}` is not a bitcoin address: {e}")))?;
+    let unchecked = BtcAddress::from_str(s).map_err(|e| {
+        let lower = s.to_ascii_lowercase();
+        let segwit = ["bc1", "tb1", "bcrt1"]
+            .iter()
+            .any(|hrp| lower.starts_with(hrp));
+        if segwit {
+            // The bitcoin crate falls back to base58 and reports that; say what it is instead.
+            ChainsError::Input(format!(
+                "`{s}` is not a valid bech32 address (a typo, or a wrong checksum?)"
+            ))
+        } else {
+            ChainsError::Input(format!("`{s}` is not a bitcoin address: {e}"))
+        }
+    })?;
     unchecked
         .require_network(network.to_bitcoin())
         .map_err(|_| ChainsError::Input(format!("`{s}` is not an address on bitcoin {network}")))

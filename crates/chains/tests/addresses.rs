@@ -175,4 +175,17 @@ fn btc_address_parsing_checks_the_network() {
     broken.push('q');
     let err = parse_btc_address(&broken, BtcNetwork::Mainnet).unwrap_err();
     assert!(err.is_input() && !err.to_string().contains('\n'), "{err}");
+    assert!(
+        err.to_string().contains("not a valid bech32 address"),
+        "{err}"
+    );
+    let err = parse_btc_address("hello", BtcNetwork::Mainnet).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("`hello` is not a bitcoin address"),
+        "{err}"
+    );
+    // Upper-case bech32 is valid and prints lower-case.
+    let upper = parse_btc_address(&main.to_uppercase(), BtcNetwork::Mainnet).unwrap();
+    assert_eq!(upper.to_string(), main);
 }

@@ -203,7 +203,7 @@ fn bad_input_is_a_one_line_error() {
     // Malformed or foreign addresses.
     input_error(
         Payment::parse("bcrt1qnotanaddress:1000", net),
-        "not a bitcoin address",
+        "not a valid bech32 address",
     );
     input_error(
         Payment::parse("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4:1000", net),
