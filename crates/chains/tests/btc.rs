@@ -294,3 +294,43 @@ fn bad_input_is_a_one_line_error() {
         "--to",
     );
 }
+
+/// `scripts/kat_btc_tx.py` computes the same spend with its own serialization, fee and change
+/// arithmetic, BIP143 sighash, RFC 6979 and DER: fee, bytes and txid agree exactly.
+#[test]
+fn signed_spend_matches_the_independent_computation() {
+    let signer = common::signer("bob.testnet");
+    let own = btc_p2wpkh_address(
+        &signer.public_key("bitcoin-1").unwrap(),
+        BtcNetwork::Regtest,
+    );
+    let spend = spend(
+        &[&format!("{TXID_A}:0:50000"), &format!("{TXID_B}:3:70000")],
+        &[&format!("{OTHER}:60000"), &format!("{OTHER_P2WSH}:25000")],
+        Some(&own.to_string()),
+        "2.5",
+    );
+    let signed = sign_spend(&signer, "bitcoin-1", &spend).unwrap();
+    assert_eq!(signed.fee.to_sat(), 630);
+    assert_eq!(signed.tx.output[2].value.to_sat(), 34_370);
+    assert_eq!(
+        signed.raw_transaction_hex(),
+        concat!(
+            "0200000000010211111111111111111111111111111111111111111111111111111111111111110000",
+            "000000fdffffff0403f2e1d0c9b8a3f2e1d0c9b8a3f2e1d0c9b8a3f2e1d0c9b8a3f2e1d0c9b8a30300",
+            "000000fdffffff0360ea000000000000160014751e76e8199196d454941c45d1b3a323f1433bd6a861",
+            "0000000000002200201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262",
+            "4286000000000000160014dda47703a69376382636b41c606c532ae947212602473044022049a06eaa",
+            "549bcbf1021aefe687850ba78f7d87fbdfa7cf23bbe6cb4e0dac9a31022013d23a31404d628a9decc2",
+            "782d2dcbecf11e47e4579ddadd09d4b23e097ff7ce012103faabc662a1289dc9c7f0d9c6579eba7804",
+            "748bad3d3eb00e5c19151470552bbb02483045022100c19d357d01c01b069fda241c9526746d605074",
+            "8aa62fa6e743f41f22bbd99899022020332a2b01fa13b7621f40a31bfd6b18779866922b59408b13be",
+            "f223e01ab91c012103faabc662a1289dc9c7f0d9c6579eba7804748bad3d3eb00e5c19151470552bbb",
+            "00000000"
+        )
+    );
+    assert_eq!(
+        signed.txid().to_string(),
+        "b9ec476c628c9c9875c1c1b0f703ac8fc5a5a78cc6cd335c0506cad988abd0df"
+    );
+}
