@@ -52,7 +52,7 @@ async fn registered_peers_connect_and_exchange_frames() {
     });
     let mut client = a
         .endpoint
-        .connect(b_addr, ParticipantId(1), b_key)
+        .connect(&b_addr.to_string(), ParticipantId(1), b_key)
         .await
         .unwrap();
     client.send_frame(b"hello").await.unwrap();
@@ -87,7 +87,7 @@ async fn a_client_with_an_unregistered_key_is_refused() {
     // so the refusal shows either at connect or at the first read.
     if let Ok(mut connection) = stranger
         .endpoint
-        .connect(b_addr, ParticipantId(1), b_key)
+        .connect(&b_addr.to_string(), ParticipantId(1), b_key)
         .await
     {
         let _ = connection.send_frame(b"let me in").await;
@@ -118,7 +118,7 @@ async fn a_server_with_the_wrong_key_is_refused() {
     });
     let error = a
         .endpoint
-        .connect(addr, ParticipantId(1), expected)
+        .connect(&addr.to_string(), ParticipantId(1), expected)
         .await
         .err()
         .expect("refused");

@@ -1,13 +1,14 @@
 //! The node mesh: TCP with mutual TLS 1.3, each side's key pinned to the one the contract
 //! lists for it, and length-prefixed, size-capped frames on top.
 //!
-//! This module establishes authenticated connections; routing protocol messages over them,
-//! heartbeats and reconnection build on [`Connection`].
+//! [`Endpoint`] makes authenticated connections; [`network::Mesh`] keeps one to every peer,
+//! with heartbeats, reconnection and per-peer queues.
 
 pub mod identity;
+pub mod message;
+pub mod network;
 pub mod pinning;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ impl Endpoint {
     /// Dials `address`, accepting only a server that holds `expected`'s key.
     pub async fn connect(
         &self,
-        address: SocketAddr,
+        address: &str,
         peer: ParticipantId,
         expected: TlsPublicKey,
     ) -> Result<Connection, MeshError> {

@@ -1,0 +1,131 @@
+//! What travels in a mesh frame. The first byte is the format version, the second the kind;
+//! a frame that does not parse is an error for that peer, never a panic.
+
+use thiserror::Error;
+
+const VERSION: u8 = 1;
+const HEARTBEAT: u8 = 0;
+const PROTOCOL: u8 = 1;
+
+/// Names one protocol run (a keygen, a triple batch, a presignature, a signature); every
+/// participant derives the same id for the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(pub [u8; 32]);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshMessage {
+    /// Keeps the connection's liveness fresh when there is nothing else to send.
+    Heartbeat,
+    /// One message of one protocol run.
+    Protocol {
+        instance: InstanceId,
+        payload: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MessageError {
+    #[error("empty frame")]
+    Empty,
+    #[error("frame format version {0}, this node speaks {VERSION}")]
+    Version(u8),
+    #[error("unknown message kind {0}")]
+    Kind(u8),
+    #[error("frame of kind {kind} is {len} bytes, too short")]
+    Truncated { kind: u8, len: usize },
+    #[error("heartbeat with trailing bytes")]
+    TrailingBytes,
+}
+
+impl MeshMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            MeshMessage::Heartbeat => vec![VERSION, HEARTBEAT],
+            MeshMessage::Protocol { instance, payload } => {
+                let mut frame = Vec::with_capacity(2 + 32 + payload.len());
+                frame.extend_from_slice(&[VERSION, PROTOCOL]);
+                frame.extend_from_slice(&instance.0);
+                frame.extend_from_slice(payload);
+                frame
+            }
+        }
+    }
+
+    pub fn decode(frame: &[u8]) -> Result<Self, MessageError> {
+        let (&version, rest) = frame.split_first().ok_or(MessageError::Empty)?;
+        if version != VERSION {
+            return Err(MessageError::Version(version));
+        }
+        let (&kind, body) = rest.split_first().ok_or(MessageError::Truncated {
+            kind: 0,
+            len: frame.len(),
+        })?;
+        match kind {
+            HEARTBEAT if body.is_empty() => Ok(MeshMessage::Heartbeat),
+            HEARTBEAT => Err(MessageError::TrailingBytes),
+            PROTOCOL => {
+                let (instance, payload) =
+                    body.split_at_checked(32).ok_or(MessageError::Truncated {
+                        kind,
+                        len: frame.len(),
+                    })?;
+                Ok(MeshMessage::Protocol {
+                    instance: InstanceId(instance.try_into().expect("32 bytes")),
+                    payload: payload.to_vec(),
+                })
+            }
+            other => Err(MessageError::Kind(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip() {
+        for message in [
+            MeshMessage::Heartbeat,
+            MeshMessage::Protocol {
+                instance: InstanceId([9; 32]),
+                payload: vec![],
+            },
+            MeshMessage::Protocol {
+                instance: InstanceId([1; 32]),
+                payload: vec![1, 2, 3],
+            },
+        ] {
+            assert_eq!(MeshMessage::decode(&message.encode()).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_errors() {
+        assert_eq!(MeshMessage::decode(&[]), Err(MessageError::Empty));
+        assert_eq!(MeshMessage::decode(&[2, 0]), Err(MessageError::Version(2)));
+        assert_eq!(MeshMessage::decode(&[1, 7]), Err(MessageError::Kind(7)));
+        assert_eq!(
+            MeshMessage::decode(&[1, 0, 0]),
+            Err(MessageError::TrailingBytes)
+        );
+        assert!(matches!(
+            MeshMessage::decode(&[1, 1, 0]),
+            Err(MessageError::Truncated { .. })
+        ));
+        assert!(matches!(
+            MeshMessage::decode(&[1]),
+            Err(MessageError::Truncated { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            if let Ok(message) = MeshMessage::decode(&bytes) {
+                prop_assert_eq!(message.encode(), bytes);
+            }
+        }
+    }
+}
