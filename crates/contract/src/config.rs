@@ -28,9 +28,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            sign_min_gas_tgas: 15,
-            callback_gas_tgas: 6,
-            fail_on_timeout_gas_tgas: 2,
+            sign_min_gas_tgas: 20,
+            callback_gas_tgas: 10,
+            fail_on_timeout_gas_tgas: 4,
             max_waiting_per_request: 16,
             yield_timeout_blocks: YIELD_TIMEOUT_BLOCKS,
             max_path_len: chainsig_primitives::derivation::MAX_PATH_LEN as u32,

@@ -36,6 +36,7 @@ pub enum Error {
     ParticipantIdsExhausted,
     // Signing.
     NotRunning(&'static str),
+    NoPublicKey(&'static str),
     Request(String),
     NoDeposit,
     NotEnoughGas {
@@ -101,6 +102,10 @@ impl fmt::Display for Error {
             Error::NotRunning(state) => write!(
                 f,
                 "the network cannot sign yet: the contract is {state}, signing needs Running or Resharing"
+            ),
+            Error::NoPublicKey(state) => write!(
+                f,
+                "there is no root public key yet: the contract is {state}"
             ),
             Error::Request(why) => write!(f, "invalid sign request: {why}"),
             Error::NoDeposit => f.write_str(

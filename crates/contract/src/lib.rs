@@ -14,7 +14,7 @@ pub mod state;
 use chainsig_primitives::derivation::derive_public_key;
 use chainsig_primitives::{
     derive_tweak, EcdsaSignature, Payload, PublicKey, SignRequest, SignatureRequest,
-    SignatureResponse,
+    SignatureResponse, Tweak,
 };
 use near_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use near_sdk::store::LookupMap;
@@ -145,14 +145,50 @@ impl<T, E: Into<Error>> OrFail<T> for Result<T, E> {
     }
 }
 
+/// `root + tweak·G`, the key `sign` from (account, path) signs with.
+///
+/// The scalar multiplication runs in the `ecrecover` host function instead of wasm, which
+/// saves most of `respond`'s gas: recovering with `R = G`, `r = x(G)`, message `z = 1` and
+/// `s = r·tweak + 1` gives `r⁻¹(s·G − z·G) = tweak·G`. Only the point addition is left to do.
+/// Falls back to the plain computation where that recovery cannot work (`s = 0`, or a tweak
+/// of zero, whose product is the point at infinity).
+pub fn derive_key(root: &PublicKey, tweak: &Tweak) -> Result<PublicKey, Error> {
+    use chainsig_primitives::k256::elliptic_curve::point::AffineCoordinates;
+    use chainsig_primitives::k256::elliptic_curve::PrimeField;
+    use chainsig_primitives::k256::{AffinePoint, ProjectivePoint, Scalar};
+
+    let g = AffinePoint::GENERATOR;
+    let r = Option::<Scalar>::from(Scalar::from_repr(g.x())).unwrap_or(Scalar::ZERO);
+    let s = r * tweak.as_scalar() + Scalar::ONE;
+    let mut message = [0u8; 32];
+    message[31] = 1;
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&r.to_bytes());
+    signature[32..].copy_from_slice(&s.to_bytes());
+    let parity = u8::from(bool::from(g.y_is_odd()));
+    let tweak_point = if bool::from(s.is_zero()) {
+        None
+    } else {
+        env::ecrecover(&message, &signature, parity, false)
+            .and_then(|xy| PublicKey::from_xy(&xy).ok())
+    };
+    let derived = match tweak_point {
+        Some(tweak_point) => (ProjectivePoint::from(*root.as_affine())
+            + ProjectivePoint::from(*tweak_point.as_affine()))
+        .to_affine(),
+        None => derive_public_key(root.as_affine(), tweak)?,
+    };
+    Ok(PublicKey::from_affine(derived)?)
+}
+
 /// `respond`'s check: `response` is a valid low-s signature of `request.payload` under the key
 /// derived from `root` and `request.tweak`, with the nonce point and recovery id it claims.
 ///
-/// The expensive part, the public key recovery, runs in the `ecrecover` host function; the
-/// contract then compares the recovered key with the derived one. `from_parts` (run when the
-/// response was parsed) already refused high s, zero s and recovery ids other than 0 or 1;
-/// here `R` must be the point whose x is `r` and whose y parity is the recovery id, so the
-/// point `ecrecover` reconstructs is exactly `big_r`.
+/// The public key recovery runs in the `ecrecover` host function; the contract then compares
+/// the recovered key with the derived one. `from_parts` (run when the response was parsed)
+/// already refused high s, zero s and recovery ids other than 0 or 1; here `R` must be the
+/// point whose x is `r` and whose y parity is the recovery id, so the point `ecrecover`
+/// reconstructs is exactly `big_r`.
 pub fn verify_response(
     root: &PublicKey,
     request: &SignatureRequest,
@@ -160,8 +196,7 @@ pub fn verify_response(
 ) -> Result<(), Error> {
     let SignatureResponse::Secp256k1(signature) = response;
     let Payload::Ecdsa(payload) = &request.payload;
-    let derived = derive_public_key(root.as_affine(), &request.tweak)?;
-    let derived = PublicKey::from_affine(derived)?;
+    let derived = derive_key(root, &request.tweak)?;
     check_nonce_point(signature)?;
     let recovered = env::ecrecover(
         payload.as_bytes(),
@@ -199,7 +234,7 @@ impl Contract {
     fn public_key_or_fail(&self) -> PublicKey {
         match self.governance.state.public_key() {
             Some(pk) => *pk,
-            None => fail(Error::NotRunning(self.governance.state.name())),
+            None => fail(Error::NoPublicKey(self.governance.state.name())),
         }
     }
 
@@ -448,8 +483,7 @@ impl Contract {
     pub fn derived_public_key(&self, path: String, predecessor: AccountId) -> PublicKey {
         let root = self.public_key_or_fail();
         let tweak = derive_tweak(predecessor.as_str(), &path).or_fail();
-        let derived = derive_public_key(root.as_affine(), &tweak).or_fail();
-        PublicKey::from_affine(derived).or_fail()
+        derive_key(&root, &tweak).or_fail()
     }
 
     /// Whether `request` is waiting for a response (for nodes and clients).

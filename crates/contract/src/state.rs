@@ -560,14 +560,15 @@ mod borsh_ext {
         Ok(ParticipantId(u32::deserialize_reader(reader)?))
     }
 
+    /// Public keys are stored uncompressed (x‖y, 64 bytes): loading them then needs only an
+    /// on-curve check, not the square root that decompression costs on every call.
     pub fn ser_public_key<W: Write>(pk: &PublicKey, writer: &mut W) -> Result<(), IoError> {
-        writer.write_all(&pk.to_sec1_compressed())
+        writer.write_all(&pk.to_sec1_uncompressed()[1..])
     }
 
     pub fn de_public_key<R: Read>(reader: &mut R) -> Result<PublicKey, IoError> {
-        let mut bytes = [0u8; 33];
+        let mut bytes = [0u8; 64];
         reader.read_exact(&mut bytes)?;
-        PublicKey::from_sec1(&bytes)
-            .map_err(|e| IoError::new(ErrorKind::InvalidData, e.to_string()))
+        PublicKey::from_xy(&bytes).map_err(|e| IoError::new(ErrorKind::InvalidData, e.to_string()))
     }
 }

@@ -365,7 +365,7 @@ fn sign_refusals() {
     with_deposit(USER, NearToken::from_yoctonear(1), Gas::from_tgas(10));
     assert_refused(
         || contract.sign(sign_request("p", 1)),
-        "not enough gas: `sign` needs at least 15 TGas attached, got 10 TGas",
+        "not enough gas: `sign` needs at least 20 TGas attached, got 10 TGas",
     );
     with_deposit(USER, NearToken::from_yoctonear(1), Gas::from_tgas(50));
     assert_refused(
@@ -674,4 +674,21 @@ fn state_view_is_the_state_machine() {
     let contract = running();
     assert!(matches!(contract.state(), ProtocolState::Running(_)));
     let _: AccountId = account(USER);
+}
+
+#[test]
+fn derive_key_through_ecrecover_matches_the_plain_computation() {
+    as_caller(USER);
+    for i in 0..20u64 {
+        let tweak = derive_tweak(USER, &format!("path/{i}")).unwrap();
+        let root = root_key(i + 1);
+        let expected = derive_public_key(root.as_affine(), &tweak).unwrap();
+        assert_eq!(
+            crate::derive_key(&root, &tweak).unwrap().as_affine(),
+            &expected
+        );
+    }
+    // Tweak zero: the recovery has no answer, the fallback does.
+    let zero = chainsig_primitives::Tweak::from_bytes([0; 32]).unwrap();
+    assert_eq!(crate::derive_key(&root_key(1), &zero).unwrap(), root_key(1));
 }
