@@ -34,6 +34,9 @@ pub enum Error {
     },
     PublicKeyMismatch,
     ParticipantIdsExhausted,
+    TooManyCandidates {
+        max: usize,
+    },
     // Signing.
     NotRunning(&'static str),
     NoPublicKey(&'static str),
@@ -99,6 +102,10 @@ impl fmt::Display for Error {
                 f.write_str("this public key differs from the network's root public key")
             }
             Error::ParticipantIdsExhausted => f.write_str("no participant ids are left"),
+            Error::TooManyCandidates { max } => write!(
+                f,
+                "{max} candidates already wait to be voted in, the most allowed; try again once participants have voted on them"
+            ),
             Error::NotRunning(state) => write!(
                 f,
                 "the network cannot sign yet: the contract is {state}, signing needs Running or Resharing"

@@ -24,6 +24,10 @@ use crate::error::Error;
 /// The longest URL a participant may register, in bytes.
 pub const MAX_URL_LEN: usize = 512;
 
+/// The most candidates that may wait to be voted in at once. Every call loads the governance
+/// state, so an unbounded list would let anyone make every call dearer by joining.
+pub const MAX_CANDIDATES: usize = 32;
+
 /// The public key of a node's TLS certificate or of its signing account key, in NEAR's
 /// `ed25519:<base58>` (or `secp256k1:<base58>`) form.
 pub type NodeKey = near_sdk::PublicKey;
@@ -405,11 +409,17 @@ impl Governance {
             }
             _ => return Err(wrong_state("join", "Running or Resharing", &self.state)),
         };
+        let waiting = candidates.len();
         match candidates
             .iter_mut()
             .find(|c| c.account_id == info.account_id)
         {
             Some(existing) => *existing = info,
+            None if waiting >= MAX_CANDIDATES => {
+                return Err(Error::TooManyCandidates {
+                    max: MAX_CANDIDATES,
+                })
+            }
             None => candidates.push(info),
         }
         Ok(())

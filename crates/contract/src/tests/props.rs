@@ -71,6 +71,7 @@ fn check(g: &Governance) {
         }
         ProtocolState::Running(s) => {
             check_members(&s.participants, s.threshold, g.next_participant_id);
+            assert!(s.candidates.len() <= crate::state::MAX_CANDIDATES);
             for c in &s.candidates {
                 assert!(s.participants.iter().all(|p| p.account_id != c.account_id));
             }

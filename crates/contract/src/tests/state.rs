@@ -383,3 +383,22 @@ fn borsh_round_trip() {
     let bytes = borsh::to_vec(&g).unwrap();
     assert_eq!(borsh::from_slice::<Governance>(&bytes).unwrap(), g);
 }
+
+#[test]
+fn candidates_are_bounded() {
+    let mut g = running(1, &["a.near"]);
+    for i in 0..crate::state::MAX_CANDIDATES {
+        g.join(candidate(&format!("c{i}.near"))).unwrap();
+    }
+    assert_eq!(
+        g.join(candidate("late.near")),
+        Err(Error::TooManyCandidates { max: 32 })
+    );
+    // Updating a registration is still possible.
+    g.join(candidate("c0.near")).unwrap();
+    // Voting one in frees a place.
+    g.vote_join(&account("a.near"), &account("c0.near"))
+        .unwrap();
+    g.vote_reshared(&account("c0.near"), 1).unwrap();
+    g.join(candidate("late.near")).unwrap();
+}
