@@ -650,7 +650,7 @@ fn callback_on_timeout_forgets_the_call_and_fails() {
     assert_eq!(contract.system_load().pending_requests, 1);
 
     as_caller(CONTRACT);
-    assert_refused(|| contract.fail_on_timeout(), TIMEOUT_MESSAGE);
+    assert_refused(Contract::fail_on_timeout, TIMEOUT_MESSAGE);
 }
 
 #[test]
@@ -663,7 +663,7 @@ fn callback_only_from_the_contract() {
         "`on_signature` may only be called by the contract account itself",
     );
     assert_refused(
-        || contract.fail_on_timeout(),
+        Contract::fail_on_timeout,
         "`fail_on_timeout` may only be called by the contract account itself",
     );
     assert!(contract.is_pending(request));
