@@ -2,6 +2,7 @@
 //! (argument parsing, deposit checks) do not exist natively; the argument forms are checked by
 //! deserializing the same argument structs the entry points use.
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chainsig_primitives::derivation::derive_secret_key;
@@ -691,4 +692,105 @@ fn derive_key_through_ecrecover_matches_the_plain_computation() {
     // Tweak zero: the recovery has no answer, the fallback does.
     let zero = chainsig_primitives::Tweak::from_bytes([0; 32]).unwrap();
     assert_eq!(crate::derive_key(&root_key(1), &zero).unwrap(), root_key(1));
+}
+
+// ---- nothing leaks: random sign / respond / timeout sequences ----
+
+#[derive(Debug, Clone)]
+enum PendingOp {
+    /// `sign` by `USER` for one of a few (path, payload) pairs.
+    Sign(usize),
+    /// A participant answers one of the requests signed so far.
+    Respond(usize),
+    /// The yield of one of the `sign` calls made so far times out.
+    Timeout(usize),
+}
+
+fn pending_op() -> impl proptest::strategy::Strategy<Value = PendingOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0usize..4).prop_map(PendingOp::Sign),
+        2 => (0usize..64).prop_map(PendingOp::Respond),
+        3 => (0usize..64).prop_map(PendingOp::Timeout),
+    ]
+}
+
+fn raw_entry_exists(contract: &mut Contract, request: &SignatureRequest) -> bool {
+    contract.pending.flush();
+    let mut key = b"p".to_vec();
+    key.extend(near_sdk::borsh::to_vec(&crate::RequestKey::from(request)).unwrap());
+    near_sdk::env::storage_has_key(&key)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn pending_requests_never_leak(ops in proptest::collection::vec(pending_op(), 1..40)) {
+        let mut contract = running();
+        // Model: the nonces still waiting, per request; and every call made, in order.
+        type Key = ([u8; 32], [u8; 32]);
+        let mut waiting: BTreeMap<Key, (SignatureRequest, Vec<u64>)> = BTreeMap::new();
+        let mut calls: Vec<(SignatureRequest, u64)> = Vec::new();
+        let mut signed: Vec<SignatureRequest> = Vec::new();
+        let mut next_nonce = 0u64;
+        let key = |r: &SignatureRequest| -> Key { (r.tweak.to_bytes(), *r.payload.as_bytes()) };
+        for op in &ops {
+            let contract = &mut contract;
+            match *op {
+            PendingOp::Sign(i) => {
+                let request = sign(contract, &format!("path/{}", i % 2), 1 + (i / 2) as u8);
+                waiting.entry(key(&request)).or_insert((request, Vec::new())).1.push(next_nonce);
+                calls.push((request, next_nonce));
+                if !signed.contains(&request) {
+                    signed.push(request);
+                }
+                next_nonce += 1;
+            }
+            PendingOp::Respond(i) if !signed.is_empty() => {
+                let request = signed[i % signed.len()];
+                as_caller("n1.near");
+                let response = signature_for(&request, 1).into();
+                if waiting.remove(&key(&request)).is_some() {
+                    contract.respond(request, response);
+                } else {
+                    assert_refused(|| contract.respond(request, response), "no such pending request");
+                }
+            }
+            PendingOp::Timeout(i) if !calls.is_empty() => {
+                let (request, nonce) = calls[i % calls.len()];
+                as_callback(PromiseResult::Failed);
+                contract.on_signature(request, nonce);
+                if let Some((_, nonces)) = waiting.get_mut(&key(&request)) {
+                    nonces.retain(|n| *n != nonce);
+                    if nonces.is_empty() {
+                        waiting.remove(&key(&request));
+                    }
+                }
+            }
+            _ => {}
+            }
+            let load = contract.system_load();
+            proptest::prop_assert_eq!(load.pending_requests, waiting.len() as u64);
+            proptest::prop_assert_eq!(
+                load.waiting_calls,
+                waiting.values().map(|(_, n)| n.len() as u64).sum::<u64>()
+            );
+            for request in &signed {
+                let expected = waiting.contains_key(&key(request));
+                proptest::prop_assert_eq!(contract.is_pending(*request), expected);
+                proptest::prop_assert_eq!(raw_entry_exists(contract, request), expected);
+            }
+        }
+        // Every call still waiting times out: nothing is left, in the counters or in storage.
+        for (request, nonce) in calls.clone() {
+            as_callback(PromiseResult::Failed);
+            contract.on_signature(request, nonce);
+        }
+        let load = contract.system_load();
+        proptest::prop_assert_eq!((load.pending_requests, load.waiting_calls), (0, 0));
+        for request in &signed {
+            proptest::prop_assert!(!raw_entry_exists(&mut contract, request));
+        }
+    }
 }
