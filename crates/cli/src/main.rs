@@ -24,6 +24,12 @@ enum Command {
     /// Run every MPC party in this process: keygen, triples, presignature, and a signature
     /// under a derived key, verified.
     Demo(commands::demo::DemoArgs),
+    /// Ethereum: build, sign and (optionally) relay transactions from a derived address.
+    #[command(subcommand)]
+    Eth(chainsig_chains::cli::EthCommand),
+    /// Bitcoin: build, sign and (optionally) relay P2WPKH spends from a derived address.
+    #[command(subcommand)]
+    Btc(chainsig_chains::cli::BtcCommand),
 }
 
 fn main() {
@@ -31,6 +37,8 @@ fn main() {
     let result = match cli.command {
         Command::Derive(args) => commands::derive::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth(command)),
+        Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc(command)),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

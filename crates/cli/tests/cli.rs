@@ -131,3 +131,145 @@ fn demo_signs_and_verifies() {
     let response: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(response["scheme"], "Secp256k1");
 }
+
+const ROOT_SECRET: &str = "e8a495a9fa68c4ad3aaf5b70a3b0177caec029ac4b03e96471a549d7acb744c1";
+
+#[test]
+fn derive_prints_destination_addresses() {
+    let output = chainsig(&[
+        "derive",
+        "--root-public-key",
+        ROOT_SEC1,
+        "--account",
+        "alice.near",
+        "--path",
+        "ethereum-1",
+        "--btc-network",
+        "regtest",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // Independently computed by crates/chains/scripts/kat_addresses.py.
+    assert_eq!(
+        value["evm_address"],
+        "0x9eDAb60f838f39773eF4b71343c05E9a33E4EbF4"
+    );
+    assert_eq!(
+        value["btc_p2wpkh"],
+        "bcrt1qfeqyf43n7srh0k5r4d42z6tnt2838kuhrc5gj2"
+    );
+    let text = stdout(&chainsig(&[
+        "derive",
+        "--root-public-key",
+        ROOT_SEC1,
+        "--account",
+        "alice.near",
+        "--path",
+        "ethereum-1",
+    ]));
+    assert!(
+        text.contains("btc_p2wpkh  bc1qfeqyf43n7srh0k5r4d42z6tnt2838kuhthkk7s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn eth_and_btc_sign_with_a_local_test_key() {
+    let eth = chainsig(&[
+        "eth",
+        "transfer",
+        "--root-secret-key",
+        ROOT_SECRET,
+        "--account",
+        "alice.near",
+        "--path",
+        "ethereum-1",
+        "--to",
+        "0x000000000000000000000000000000000000dEaD",
+        "--value-wei",
+        "1000",
+        "--nonce",
+        "0",
+        "--chain-id",
+        "1",
+        "--gas-limit",
+        "21000",
+        "--max-fee-per-gas",
+        "30000000000",
+        "--max-priority-fee-per-gas",
+        "1000000000",
+        "--json",
+    ]);
+    assert!(
+        eth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eth.stderr)
+    );
+    let value: Value = serde_json::from_str(&stdout(&eth)).unwrap();
+    assert_eq!(value["from"], "0x9eDAb60f838f39773eF4b71343c05E9a33E4EbF4");
+    assert!(value["raw_transaction"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x02"));
+
+    let address = "bcrt1qfeqyf43n7srh0k5r4d42z6tnt2838kuhrc5gj2";
+    let utxo = format!("{}:0:100000", "11".repeat(32));
+    let to = format!("{address}:50000");
+    let btc = chainsig(&[
+        "btc",
+        "send",
+        "--root-secret-key",
+        ROOT_SECRET,
+        "--account",
+        "alice.near",
+        "--path",
+        "btc",
+        "--utxo",
+        &utxo,
+        "--to",
+        &to,
+        "--change",
+        address,
+        "--fee-rate",
+        "2",
+        "--btc-network",
+        "regtest",
+        "--json",
+    ]);
+    assert!(
+        btc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&btc.stderr)
+    );
+    let value: Value = serde_json::from_str(&stdout(&btc)).unwrap();
+    assert_eq!(value["txid"].as_str().unwrap().len(), 64);
+
+    let bad = chainsig(&[
+        "btc",
+        "send",
+        "--root-secret-key",
+        ROOT_SECRET,
+        "--account",
+        "alice.near",
+        "--path",
+        "btc",
+        "--utxo",
+        &utxo,
+        "--to",
+        "notanaddress:5",
+        "--fee-rate",
+        "2",
+        "--btc-network",
+        "regtest",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(bad.stderr)
+            .unwrap()
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+}

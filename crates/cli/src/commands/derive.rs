@@ -21,6 +21,8 @@ pub struct DeriveArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    addresses: chainsig_chains::cli::DeriveAddressArgs,
 }
 
 pub fn run(args: DeriveArgs) -> Result<(), CliError> {
@@ -36,6 +38,7 @@ pub fn run(args: DeriveArgs) -> Result<(), CliError> {
         .and_then(PublicKey::from_affine)
         .map_err(|e| CliError::Failed(format!("derivation failed: {e}")))?;
     let sec1 = hex::encode(derived.to_sec1_compressed());
+    let addresses = args.addresses.addresses(&derived)?;
     if args.json {
         let output = json!({
             "account": account.as_str(),
@@ -44,12 +47,15 @@ pub fn run(args: DeriveArgs) -> Result<(), CliError> {
             "public_key": derived.to_near_string(),
             "public_key_sec1": sec1,
             "public_key_sec1_uncompressed": hex::encode(derived.to_sec1_uncompressed()),
+            "evm_address": addresses.evm_address,
+            "btc_p2wpkh": addresses.btc_p2wpkh,
         });
         println!("{output}");
     } else {
         println!("tweak       {}", tweak.to_hex());
         println!("public_key  {}", derived.to_near_string());
         println!("sec1        {sec1}");
+        println!("{}", addresses.text_lines());
     }
     Ok(())
 }

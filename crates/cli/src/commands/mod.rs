@@ -1,2 +1,3 @@
+pub mod chains;
 pub mod demo;
 pub mod derive;
