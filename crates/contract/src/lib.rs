@@ -370,9 +370,9 @@ impl Contract {
         self.stats.sign_calls_total += 1;
 
         events::SignRequestEvent {
-            predecessor: &predecessor,
-            request: &request,
-            tweak: signature_request.tweak.to_hex(),
+            predecessor: predecessor.clone(),
+            request,
+            tweak: signature_request.tweak,
             yield_id: bs58::encode(yield_id).into_string(),
             nonce,
             deposit,

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use chainsig_contract::events::SignRequestEvent;
 use chainsig_devnet::{Devnet, DevnetConfig};
 use chainsig_primitives::derivation::derive_secret_key;
 use chainsig_primitives::k256::elliptic_curve::PrimeField;
@@ -359,16 +360,12 @@ impl World {
 
 /// The `respond` request named by a `sign_request` event.
 fn request_of(event: &Value) -> (SignatureRequest, EcdsaPayload, Tweak) {
-    let data = &event["data"][0];
-    let tweak = Tweak::from_hex(data["tweak"].as_str().unwrap()).unwrap();
-    let payload =
-        EcdsaPayload::from_hex(data["request"]["payload_v2"]["Ecdsa"].as_str().unwrap()).unwrap();
-    let request = SignatureRequest {
-        tweak,
-        payload: Payload::Ecdsa(payload),
-        domain_id: Default::default(),
-    };
-    (request, payload, tweak)
+    let line = format!("EVENT_JSON:{event}");
+    let event = SignRequestEvent::parse(&line)
+        .expect("a sign_request event")
+        .unwrap();
+    let Payload::Ecdsa(payload) = event.request.payload;
+    (event.signature_request(), payload, event.tweak)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -312,6 +312,17 @@ fn sign_records_the_request_and_logs_one_event() {
         .into_vec()
         .unwrap();
     assert_eq!(yield_id.len(), 32);
+    // Read back as a node would.
+    let parsed = crate::events::SignRequestEvent::parse(&logs[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(parsed.signature_request(), request);
+    assert_eq!(parsed.predecessor, account(USER));
+    assert_eq!(parsed.yield_id_bytes().unwrap().to_vec(), yield_id);
+    assert!(
+        crate::events::SignRequestEvent::parse(r#"EVENT_JSON:{"standard":"nep171"}"#).is_none()
+    );
+    assert!(crate::events::SignRequestEvent::parse("hello").is_none());
 
     // Nothing to refund for exactly 1 yoctoNEAR.
     assert!(get_created_receipts().iter().all(|r| !r
