@@ -6,8 +6,10 @@
 //! - [`leader`]: which participant leads each sign request.
 //! - [`stockpile`]: when to generate triples and presignatures.
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
+//! - [`runner`]: engine protocols driven over the mesh.
 pub mod config;
 pub mod leader;
 pub mod mesh;
+pub mod runner;
 pub mod stockpile;
 pub mod storage;

@@ -1,0 +1,160 @@
+//! Runs engine protocols over the mesh. The [`Router`] hands each protocol instance the
+//! messages addressed to it; [`run`] drives one instance until it finishes, fails or times
+//! out. A peer may start an instance a moment before this node does, so messages for an
+//! instance not yet registered wait in a small, bounded, expiring buffer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chainsig_mpc::{Protocol, ProtocolError, Recipient, Step};
+use chainsig_primitives::ParticipantId;
+use tokio::sync::mpsc;
+
+use crate::mesh::message::{InstanceId, MeshMessage};
+use crate::mesh::network::Mesh;
+
+/// Messages kept for one instance nobody has registered yet.
+const EARLY_PER_INSTANCE: usize = 256;
+/// Instances with early messages kept at once.
+const EARLY_INSTANCES: usize = 1024;
+/// How long early messages wait for their instance.
+const EARLY_TTL: Duration = Duration::from_secs(30);
+/// How often a waiting protocol is polled for its deadline.
+const DEADLINE_TICK: Duration = Duration::from_millis(50);
+
+type Delivery = (ParticipantId, Vec<u8>);
+
+struct Early {
+    since: Instant,
+    messages: Vec<Delivery>,
+}
+
+#[derive(Default)]
+struct Routes {
+    live: HashMap<InstanceId, mpsc::UnboundedSender<Delivery>>,
+    early: HashMap<InstanceId, Early>,
+}
+
+/// Sends each protocol message to the instance it names.
+#[derive(Default, Clone)]
+pub struct Router(Arc<Mutex<Routes>>);
+
+impl Router {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the instance's inbox, with whatever already arrived for it.
+    pub fn register(&self, instance: InstanceId) -> mpsc::UnboundedReceiver<Delivery> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mut routes = self.routes();
+        if let Some(early) = routes.early.remove(&instance) {
+            for delivery in early.messages {
+                let _ = sender.send(delivery);
+            }
+        }
+        routes.live.insert(instance, sender);
+        receiver
+    }
+
+    pub fn unregister(&self, instance: &InstanceId) {
+        self.routes().live.remove(instance);
+    }
+
+    /// Routes one message; returns false if it was dropped (buffer full).
+    pub fn deliver(&self, from: ParticipantId, instance: InstanceId, payload: Vec<u8>) -> bool {
+        let mut routes = self.routes();
+        if let Some(sender) = routes.live.get(&instance) {
+            return sender.send((from, payload)).is_ok();
+        }
+        let now = Instant::now();
+        routes
+            .early
+            .retain(|_, early| now.duration_since(early.since) < EARLY_TTL);
+        if !routes.early.contains_key(&instance) && routes.early.len() >= EARLY_INSTANCES {
+            return false;
+        }
+        let early = routes.early.entry(instance).or_insert_with(|| Early {
+            since: now,
+            messages: Vec::new(),
+        });
+        if early.messages.len() >= EARLY_PER_INSTANCE {
+            return false;
+        }
+        early.messages.push((from, payload));
+        true
+    }
+
+    /// Routes everything the mesh receives until the mesh closes.
+    pub async fn route_inbox(self, mut inbox: mpsc::Receiver<(ParticipantId, MeshMessage)>) {
+        while let Some((from, message)) = inbox.recv().await {
+            if let MeshMessage::Protocol { instance, payload } = message {
+                if !self.deliver(from, instance, payload) {
+                    tracing::warn!(peer = %from, "runner: no room for an early message; dropped");
+                }
+            }
+        }
+    }
+}
+
+/// Drives `protocol` as `me` among `participants` until it returns its output or an error.
+/// Every wait is bounded by the protocol's own deadline.
+pub async fn run<P: Protocol>(
+    mut protocol: P,
+    instance: InstanceId,
+    me: ParticipantId,
+    participants: &[ParticipantId],
+    mesh: &Mesh,
+    router: &Router,
+) -> Result<P::Output, ProtocolError> {
+    let mut inbox = router.register(instance);
+    let result = drive(&mut protocol, instance, me, participants, mesh, &mut inbox).await;
+    router.unregister(&instance);
+    result
+}
+
+async fn drive<P: Protocol>(
+    protocol: &mut P,
+    instance: InstanceId,
+    me: ParticipantId,
+    participants: &[ParticipantId],
+    mesh: &Mesh,
+    inbox: &mut mpsc::UnboundedReceiver<Delivery>,
+) -> Result<P::Output, ProtocolError> {
+    loop {
+        match protocol.poll(Instant::now())? {
+            Step::Send(message) => {
+                let framed = MeshMessage::Protocol {
+                    instance,
+                    payload: message.payload,
+                };
+                let recipients: Vec<ParticipantId> = match message.to {
+                    Recipient::All => participants.iter().copied().filter(|&p| p != me).collect(),
+                    Recipient::One(peer) => vec![peer],
+                };
+                for peer in recipients {
+                    if let Err(error) = mesh.send(peer, &framed) {
+                        // The protocol will time out waiting on that peer if it matters.
+                        tracing::warn!(%peer, %error, "runner: message not sent");
+                    }
+                }
+            }
+            Step::Done(output) => return Ok(output),
+            Step::Wait => {
+                tokio::select! {
+                    delivery = inbox.recv() => {
+                        if let Some((from, payload)) = delivery {
+                            protocol.receive(from, &payload)?;
+                            // Take everything else already there before polling again.
+                            while let Ok((from, payload)) = inbox.try_recv() {
+                                protocol.receive(from, &payload)?;
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep(DEADLINE_TICK) => {}
+                }
+            }
+        }
+    }
+}
