@@ -41,7 +41,9 @@ pub enum Error {
     NotRunning(&'static str),
     NoPublicKey(&'static str),
     Request(String),
-    NoDeposit,
+    NoDeposit {
+        required: near_sdk::NearToken,
+    },
     NotEnoughGas {
         attached_tgas: u64,
         required_tgas: u64,
@@ -115,8 +117,13 @@ impl fmt::Display for Error {
                 "there is no root public key yet: the contract is {state}"
             ),
             Error::Request(why) => write!(f, "invalid sign request: {why}"),
-            Error::NoDeposit => f.write_str(
+            Error::NoDeposit { required } if required.as_yoctonear() == 1 => f.write_str(
                 "attach a deposit of at least 1 yoctoNEAR to `sign` (the excess is refunded)",
+            ),
+            Error::NoDeposit { required } => write!(
+                f,
+                "the network is under load: `sign` needs a deposit of at least {} yoctoNEAR now (see `experimental_signature_deposit`; the excess is refunded)",
+                required.as_yoctonear()
             ),
             Error::NotEnoughGas {
                 attached_tgas,

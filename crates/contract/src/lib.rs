@@ -100,6 +100,8 @@ pub struct SystemLoad {
     pub account_balance: NearToken,
     /// What the storage costs to keep, in yoctoNEAR.
     pub storage_cost: NearToken,
+    /// The deposit `sign` requires right now (1 yoctoNEAR unless flooded).
+    pub sign_deposit: NearToken,
 }
 
 #[near(contract_state)]
@@ -321,8 +323,11 @@ impl Contract {
             fail(Error::NotRunning(state.name()));
         }
         let deposit = env::attached_deposit();
-        if deposit.is_zero() {
-            fail(Error::NoDeposit);
+        let required_deposit = self.config.sign_deposit(self.stats.pending_requests);
+        if deposit < required_deposit {
+            fail(Error::NoDeposit {
+                required: required_deposit,
+            });
         }
         let required = Gas::from_tgas(self.config.sign_min_gas_tgas);
         let attached = env::prepaid_gas();
@@ -379,7 +384,7 @@ impl Contract {
         }
         .emit();
 
-        let excess = deposit.saturating_sub(NearToken::from_yoctonear(1));
+        let excess = deposit.saturating_sub(required_deposit);
         if !excess.is_zero() {
             let refund = env::promise_batch_create(&predecessor);
             env::promise_batch_action_transfer(refund, excess);
@@ -452,6 +457,12 @@ impl Contract {
         &self.config
     }
 
+    /// The deposit `sign` requires right now, in yoctoNEAR (1 unless the network is flooded).
+    /// Named as NEAR's own signer contract names it, so existing clients find it.
+    pub fn experimental_signature_deposit(&self) -> NearToken {
+        self.config.sign_deposit(self.stats.pending_requests)
+    }
+
     pub fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }
@@ -472,6 +483,7 @@ impl Contract {
             storage_usage,
             account_balance: env::account_balance(),
             storage_cost: env::storage_byte_cost().saturating_mul(storage_usage.into()),
+            sign_deposit: self.config.sign_deposit(self.stats.pending_requests),
         }
     }
 

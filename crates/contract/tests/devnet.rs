@@ -518,6 +518,15 @@ async fn contract_on_the_devnet() {
         json!(root_pk.to_string())
     );
 
+    assert_eq!(
+        world
+            .rpc
+            .view(&contract, "experimental_signature_deposit", json!({}))
+            .await
+            .unwrap(),
+        json!("1")
+    );
+
     // ---- sign → respond → the signature comes back ----
     let payload_hex = hex::encode([7u8; 32]);
     let v2 = json!({"path": "eth/1", "payload_v2": {"Ecdsa": payload_hex}, "domain_id": 0});

@@ -407,6 +407,50 @@ fn identical_requests_share_one_entry_up_to_the_bound() {
     assert_eq!(contract.system_load().pending_requests, 3);
 }
 
+#[test]
+fn sign_deposit_grows_under_a_flood() {
+    let config = crate::Config::default();
+    let one = NearToken::from_yoctonear(1);
+    assert_eq!(config.sign_deposit(0), one);
+    assert_eq!(config.sign_deposit(1023), one);
+    assert_eq!(config.sign_deposit(1024), NearToken::from_millinear(2));
+    assert_eq!(config.sign_deposit(1025), NearToken::from_millinear(4));
+
+    let mut contract = running();
+    contract.config.free_pending_requests = 2;
+    sign(&mut contract, "a", 1);
+    sign(&mut contract, "b", 1);
+    assert_eq!(
+        contract.experimental_signature_deposit(),
+        NearToken::from_millinear(2)
+    );
+    assert_eq!(
+        contract.system_load().sign_deposit,
+        NearToken::from_millinear(2)
+    );
+    with_deposit(USER, NearToken::from_yoctonear(1), Gas::from_tgas(50));
+    assert_refused(
+        || contract.sign(sign_request("c", 1)),
+        "the network is under load: `sign` needs a deposit of at least 2000000000000000000000 yoctoNEAR now",
+    );
+    // Paying it works; the excess over the requirement is refunded.
+    with_deposit(USER, NearToken::from_millinear(3), Gas::from_tgas(50));
+    contract.sign(sign_request("c", 1));
+    let refunds: Vec<_> = get_created_receipts()
+        .into_iter()
+        .flat_map(|r| r.actions)
+        .filter_map(|a| match a {
+            MockAction::Transfer { deposit, .. } => Some(deposit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refunds, vec![NearToken::from_millinear(1)]);
+    assert_eq!(
+        contract.experimental_signature_deposit(),
+        NearToken::from_millinear(4)
+    );
+}
+
 /// The argument struct of `sign`'s entry point, for checking the JSON forms.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
