@@ -136,8 +136,9 @@ pub struct PkVotes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[borsh(crate = "near_sdk::borsh")]
 pub struct InitializingState {
-    /// The initial members, in the order of their future participant ids.
-    pub candidates: Vec<CandidateInfo>,
+    /// The initial members, with the participant ids they generate the key under (0, 1, … in
+    /// `init`'s order) and keep once Running.
+    pub candidates: Participants,
     pub threshold: u32,
     pub pk_votes: Vec<PkVotes>,
 }
@@ -262,6 +263,7 @@ impl ProtocolState {
     /// The members that hold (or are about to hold) key shares.
     pub fn participants(&self) -> &[ParticipantInfo] {
         match self {
+            ProtocolState::Initializing(s) => &s.candidates,
             ProtocolState::Running(s) => &s.participants,
             ProtocolState::Resharing(s) => &s.old_participants,
             _ => &[],
@@ -321,6 +323,12 @@ impl Governance {
                 return Err(Error::DuplicateCandidate(candidate.account_id.clone()));
             }
         }
+        let candidates: Participants = candidates
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| c.into_participant(ParticipantId(i as u32)))
+            .collect();
+        self.next_participant_id = candidates.len() as u32;
         self.state = ProtocolState::Initializing(InitializingState {
             candidates,
             threshold,
@@ -356,16 +364,9 @@ impl Governance {
                 if !reached(votes, s.threshold) {
                     return Ok(false);
                 }
-                let participants = s
-                    .candidates
-                    .drain(..)
-                    .enumerate()
-                    .map(|(i, c)| c.into_participant(ParticipantId(i as u32)))
-                    .collect::<Vec<_>>();
-                self.next_participant_id = participants.len() as u32;
                 self.state = ProtocolState::Running(RunningState {
                     epoch: 0,
-                    participants,
+                    participants: std::mem::take(&mut s.candidates),
                     threshold: s.threshold,
                     public_key,
                     candidates: Vec::new(),

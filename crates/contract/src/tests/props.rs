@@ -60,7 +60,7 @@ fn check(g: &Governance) {
     match &g.state {
         ProtocolState::NotInitialized => {}
         ProtocolState::Initializing(s) => {
-            assert!(s.threshold >= 1 && s.threshold as usize <= s.candidates.len());
+            check_members(&s.candidates, s.threshold, g.next_participant_id);
             let voters: Vec<_> = s.pk_votes.iter().flat_map(|v| &v.voters).collect();
             let unique: BTreeSet<_> = voters.iter().collect();
             assert_eq!(voters.len(), unique.len(), "a candidate voted twice");

@@ -62,7 +62,17 @@ fn init_checks_threshold_and_candidates() {
 
     g.init(2, vec![candidate("a.near"), candidate("b.near")])
         .unwrap();
-    assert!(matches!(g.state, ProtocolState::Initializing(_)));
+    let ProtocolState::Initializing(s) = &g.state else {
+        panic!("expected Initializing")
+    };
+    // The initial members know their ids before the key exists: they generate it under them.
+    let ids: Vec<_> = s
+        .candidates
+        .iter()
+        .map(|c| (c.account_id.as_str(), c.id.0))
+        .collect();
+    assert_eq!(ids, vec![("a.near", 0), ("b.near", 1)]);
+    assert_eq!(g.next_participant_id, 2);
     assert_eq!(
         g.init(2, vec![candidate("a.near"), candidate("b.near")]),
         Err(Error::AlreadyInitialized)
