@@ -345,7 +345,8 @@ impl World {
         };
         let tx2 = tx.clone();
         let handle = tokio::spawn(async move { rpc.commit(&tx2).await });
-        for _ in 0..500 {
+        // Up to 30 s: generous for a loaded CI machine.
+        for _ in 0..3000 {
             if let Some(outcome) = self.rpc.status(&tx).await {
                 if let Some(line) = outcome.logs().iter().find(|l| l.starts_with("EVENT_JSON:")) {
                     let event: Value = serde_json::from_str(&line["EVENT_JSON:".len()..]).unwrap();
