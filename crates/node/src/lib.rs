@@ -7,7 +7,9 @@
 //! - [`stockpile`]: when to generate triples and presignatures.
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
 //! - [`runner`]: engine protocols driven over the mesh.
+//! - [`http`]: `/health`, `/metrics`, `/state` and a status page.
 pub mod config;
+pub mod http;
 pub mod leader;
 pub mod mesh;
 pub mod runner;
