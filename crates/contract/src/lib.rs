@@ -315,7 +315,8 @@ impl Contract {
 
     /// Asks the network to sign `request.payload` with the key derived from the caller and
     /// `request.path`. Waits for the signature (returned in the compat response JSON) or fails
-    /// with "signature request timed out". Needs at least 1 yoctoNEAR; the excess is refunded.
+    /// with "signature request timed out". Needs at least 1 yoctoNEAR (more while the network is
+    /// flooded, see `experimental_signature_deposit`); the excess is refunded.
     #[payable]
     pub fn sign(&mut self, request: SignRequest) {
         let state = &self.governance.state;
