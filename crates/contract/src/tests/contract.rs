@@ -849,3 +849,36 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn signing_goes_on_while_resharing() {
+    let mut contract = running();
+    as_caller("n3.near");
+    contract.join(
+        "https://n3:3000".into(),
+        super::node_key(3),
+        super::node_key(4),
+    );
+    for voter in ["n0.near", "n1.near"] {
+        as_caller(voter);
+        contract.vote_join(account("n3.near"));
+    }
+    assert_eq!(contract.state().name(), "Resharing");
+    let first = sign(&mut contract, "eth/1", 1);
+    let second = sign(&mut contract, "eth/2", 1);
+    // Members of the old set and of the new set may answer; outsiders may not.
+    as_caller("n0.near");
+    contract.respond(first, signature_for(&first, 1).into());
+    as_caller("n3.near");
+    contract.respond(second, signature_for(&second, 1).into());
+    as_caller("x.near");
+    let third = SignatureRequest {
+        payload: Payload::Ecdsa(payload(2)),
+        ..first
+    };
+    assert_refused(
+        || contract.respond(third, signature_for(&third, 1).into()),
+        "x.near is not a participant",
+    );
+    assert_eq!(contract.system_load().responses_total, 2);
+}
