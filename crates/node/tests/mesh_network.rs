@@ -1,13 +1,13 @@
 //! Three nodes on loopback keep a mesh: messages flow, liveness follows who is up.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use chainsig_mpc::ParticipantId;
 use chainsig_node::mesh::message::{InstanceId, MeshMessage};
-use chainsig_node::mesh::network::{Mesh, MeshSettings, PeerInfo, SendError};
-use chainsig_node::mesh::{Endpoint, PeerDirectory, TlsIdentity};
-use tokio::net::TcpListener;
+use chainsig_node::mesh::network::{Mesh, MeshSettings, SendError};
+use common::start_mesh;
 
 fn settings() -> MeshSettings {
     MeshSettings {
@@ -21,37 +21,10 @@ async fn start_three() -> Vec<(
     Mesh,
     tokio::sync::mpsc::Receiver<(ParticipantId, MeshMessage)>,
 )> {
-    let identities: Vec<TlsIdentity> = (0..3).map(|_| TlsIdentity::generate().unwrap()).collect();
-    let mut listeners = Vec::new();
-    for _ in 0..3 {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let peers: Vec<PeerInfo> = identities
-        .iter()
-        .zip(&listeners)
-        .enumerate()
-        .map(|(i, (identity, listener))| PeerInfo {
-            id: ParticipantId(i as u32),
-            address: listener.local_addr().unwrap().to_string(),
-            tls_key: identity.public_key(),
-        })
-        .collect();
-    let directory = PeerDirectory::default();
-    directory.replace(peers.iter().map(|p| (p.tls_key, p.id)));
-    identities
+    start_mesh(3, settings())
+        .await
         .into_iter()
-        .zip(listeners)
-        .enumerate()
-        .map(|(i, (identity, listener))| {
-            let endpoint = Arc::new(Endpoint::new(identity, directory.clone()).unwrap());
-            Mesh::start(
-                endpoint,
-                listener,
-                ParticipantId(i as u32),
-                peers.clone(),
-                settings(),
-            )
-        })
+        .map(|(_, mesh, inbox)| (mesh, inbox))
         .collect()
 }
 

@@ -1,6 +1,8 @@
 //! The engine over the real mesh: three nodes on loopback with mutual TLS run a DKG, make
 //! triples and a presignature, and sign under a derived key.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +13,10 @@ use chainsig_mpc::sign::sign_limits;
 use chainsig_mpc::triples::triple_limits;
 use chainsig_mpc::{generate_triples, keygen, presign, sign, ParticipantId, SignArgs};
 use chainsig_node::mesh::message::InstanceId;
-use chainsig_node::mesh::network::{Mesh, MeshSettings, PeerInfo};
-use chainsig_node::mesh::{Endpoint, PeerDirectory, TlsIdentity};
+use chainsig_node::mesh::network::{Mesh, MeshSettings};
 use chainsig_node::runner::{run, Router};
 use chainsig_primitives::{derive_public_key, derive_tweak, EcdsaPayload, PublicKey};
-use tokio::net::TcpListener;
+use common::start_mesh;
 
 struct Node {
     id: ParticipantId,
@@ -24,37 +25,10 @@ struct Node {
 }
 
 async fn network(n: u32) -> Vec<Node> {
-    let identities: Vec<TlsIdentity> = (0..n).map(|_| TlsIdentity::generate().unwrap()).collect();
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let peers: Vec<PeerInfo> = identities
-        .iter()
-        .zip(&listeners)
-        .enumerate()
-        .map(|(i, (identity, listener))| PeerInfo {
-            id: ParticipantId(i as u32),
-            address: listener.local_addr().unwrap().to_string(),
-            tls_key: identity.public_key(),
-        })
-        .collect();
-    let directory = PeerDirectory::default();
-    directory.replace(peers.iter().map(|p| (p.tls_key, p.id)));
-    identities
+    start_mesh(n, MeshSettings::default())
+        .await
         .into_iter()
-        .zip(listeners)
-        .enumerate()
-        .map(|(i, (identity, listener))| {
-            let id = ParticipantId(i as u32);
-            let endpoint = Arc::new(Endpoint::new(identity, directory.clone()).unwrap());
-            let (mesh, inbox) = Mesh::start(
-                endpoint,
-                listener,
-                id,
-                peers.clone(),
-                MeshSettings::default(),
-            );
+        .map(|(id, mesh, inbox)| {
             let router = Router::default();
             tokio::spawn(router.clone().route_inbox(inbox));
             Node {
