@@ -18,7 +18,7 @@ use near_primitives::views::{
 use crate::error::DevnetError;
 use crate::genesis::{new_genesis, write_genesis, Genesis, Home};
 use crate::receipt::{Receipt, ReceiptBody};
-use crate::runtime::{ApplyOutput, BlockContext, Runtime};
+use crate::runtime::{ApplyOutput, BlockContext, Runtime, VerifiedTx};
 use crate::state::{AccountRecord, State, COL_NEXT_RECEIPTS};
 use crate::store::{BlockWrite, Store, META_GENESIS, META_HEAD};
 
@@ -87,7 +87,7 @@ pub struct Chain {
     pub state: State,
     pub runtime: Runtime,
     head: BlockRecord,
-    pool: Vec<SignedTransaction>,
+    pool: Vec<VerifiedTx>,
     pool_hashes: HashSet<CryptoHash>,
     rejected: HashMap<CryptoHash, InvalidTxError>,
 }
@@ -249,12 +249,18 @@ impl Chain {
 
     /// Checks a transaction and puts it in the pool for the next block.
     pub fn submit(&mut self, tx: SignedTransaction) -> Result<CryptoHash, InvalidTxError> {
-        let h = tx.get_hash();
+        self.submit_verified(VerifiedTx::new(tx)?)
+    }
+
+    /// [`Chain::submit`] for a transaction whose signature was checked already.
+    pub fn submit_verified(&mut self, tx: VerifiedTx) -> Result<CryptoHash, InvalidTxError> {
+        let h = tx.get().get_hash();
         if self.pool_hashes.contains(&h) || matches!(self.store.tx(&h.0), Ok(Some(_))) {
             return Ok(h);
         }
         if !matches!(
-            self.store.height_by_hash(&tx.transaction.block_hash().0),
+            self.store
+                .height_by_hash(&tx.get().transaction.block_hash().0),
             Ok(Some(_))
         ) {
             return Err(InvalidTxError::Expired);
@@ -305,7 +311,7 @@ impl Chain {
         let mut tx_outcomes = Vec::new();
         let mut stored_receipts = Vec::new();
         for tx in std::mem::take(&mut self.pool) {
-            let h = tx.get_hash();
+            let h = tx.get().get_hash();
             self.pool_hashes.remove(&h);
             match self.runtime.apply_tx(&mut self.state, &tx, &ctx) {
                 Ok((receipt, outcome)) => {
@@ -316,7 +322,7 @@ impl Chain {
                     } else {
                         out.outgoing.push(receipt);
                     }
-                    included.push(tx);
+                    included.push(tx.into_inner());
                 }
                 Err(e) => {
                     tracing::debug!(tx = %h, error = ?e, "transaction dropped at block time");

@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod genesis;
 pub mod node;

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::chain::{BlockRecord, Chain, TxState};
-use crate::runtime::{ViewCallError, GAS_PRICE, PROTOCOL_VERSION};
+use crate::runtime::{VerifiedTx, ViewCallError, GAS_PRICE, PROTOCOL_VERSION};
 use crate::state::data_prefix;
 use crate::views::{account_view, block_view, chunk_view, validators_view};
 
@@ -113,8 +113,9 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
         "broadcast_tx_async" => {
             let tx = first_tx_param(p)?;
             let h = tx.get_hash();
+            let result = VerifiedTx::new(tx);
             let mut chain = lock(&ctx.chain);
-            if let Err(e) = chain.submit(tx) {
+            if let Err(e) = result.and_then(|tx| chain.submit_verified(tx)) {
                 chain.reject(h, e);
             }
             to_value(&h)
@@ -440,10 +441,11 @@ fn first_tx_param(p: Value) -> Result<SignedTransaction, RpcError> {
 }
 
 fn submit(ctx: &RpcContext, tx: SignedTransaction) -> Result<CryptoHash, RpcError> {
-    let mut chain = lock(&ctx.chain);
-    chain
-        .submit(tx)
-        .map_err(|context| RpcTransactionError::InvalidTransaction { context }.into())
+    // The signature is checked before taking the chain lock.
+    let invalid =
+        |context| -> RpcError { RpcTransactionError::InvalidTransaction { context }.into() };
+    let tx = VerifiedTx::new(tx).map_err(invalid)?;
+    lock(&ctx.chain).submit_verified(tx).map_err(invalid)
 }
 
 fn tx_status_params(p: Value) -> Result<(CryptoHash, TxExecutionStatus), RpcError> {

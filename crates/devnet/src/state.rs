@@ -129,16 +129,25 @@ impl State {
 
     /// All live entries whose key starts with `prefix`, in key order.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.scan(prefix, |k| k.starts_with(prefix))
+    }
+
+    /// All live entries with `start <= key < end`, in key order.
+    pub fn scan_range(&self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.scan(start, |k| k < end)
+    }
+
+    fn scan(&self, start: &[u8], keep: impl Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for (k, v) in self.base.range(prefix.to_vec()..) {
-            if !k.starts_with(prefix) {
+        for (k, v) in self.base.range(start.to_vec()..) {
+            if !keep(k) {
                 break;
             }
             out.insert(k.clone(), v.clone());
         }
         for layer in [&self.block, &self.receipt] {
-            for (k, v) in layer.range(prefix.to_vec()..) {
-                if !k.starts_with(prefix) {
+            for (k, v) in layer.range(start.to_vec()..) {
+                if !keep(k) {
                     break;
                 }
                 match v {
@@ -246,5 +255,10 @@ mod tests {
         let changes = s.finish_block();
         assert_eq!(changes.len(), 1);
         assert_eq!(s.scan_prefix(b"a"), vec![(b"a1".to_vec(), b"x".to_vec())]);
+        s.set(b"a3".to_vec(), b"z".to_vec());
+        assert_eq!(
+            s.scan_range(b"a", b"a3"),
+            vec![(b"a1".to_vec(), b"x".to_vec())]
+        );
     }
 }

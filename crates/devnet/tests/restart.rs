@@ -137,3 +137,105 @@ async fn damaged_home_is_refused() {
     // The restored home still starts.
     start(&home, 10).await.stop().await;
 }
+
+/// A devnet process killed with SIGKILL mid-production resumes with every block it had
+/// committed (the ones a client saw), unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_keeps_every_committed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_chainsig-devnet"))
+            .args([
+                "--home",
+                home.to_str().unwrap(),
+                "--rpc-addr",
+                &addr.to_string(),
+            ])
+            .args(["--block-time", "5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("devnet binary starts")
+    };
+    let url = format!("http://{addr}");
+    let rpc = near_jsonrpc_client::JsonRpcClient::connect(&url);
+    let wait_up = || async {
+        for _ in 0..500 {
+            if rpc.call(methods::status::RpcStatusRequest).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("devnet did not come up");
+    };
+
+    let mut child = spawn();
+    wait_up().await;
+    let client = Client {
+        rpc: near_jsonrpc_client::JsonRpcClient::connect(&url),
+    };
+    let root = {
+        let key = chainsig_devnet::genesis::Home::new(&home)
+            .read_key(&"test.near".parse().unwrap())
+            .unwrap();
+        near_crypto::InMemorySigner::from_secret_key(key.account_id, key.secret_key)
+    };
+    // Some transactions, then let blocks pile up and kill the process without warning.
+    let o = client
+        .send(
+            &root,
+            &root.get_account_id(),
+            vec![Action::Transfer(TransferAction { deposit: near(1) })],
+        )
+        .await;
+    assert!(matches!(o.status, FinalExecutionStatus::SuccessValue(_)));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let seen = client
+        .rpc
+        .call(methods::status::RpcStatusRequest)
+        .await
+        .unwrap()
+        .sync_info
+        .latest_block_height;
+    let mut hashes = Vec::new();
+    for h in 0..=seen {
+        hashes.push(block_hash(&client, h).await);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut child = spawn();
+    wait_up().await;
+    let client = Client {
+        rpc: near_jsonrpc_client::JsonRpcClient::connect(&url),
+    };
+    let now = client
+        .rpc
+        .call(methods::status::RpcStatusRequest)
+        .await
+        .unwrap()
+        .sync_info
+        .latest_block_height;
+    assert!(now >= seen, "lost blocks: saw {seen}, resumed at {now}");
+    for (h, hash) in hashes.iter().enumerate() {
+        assert_eq!(
+            &block_hash(&client, h as u64).await,
+            hash,
+            "block {h} changed"
+        );
+    }
+    let o = client
+        .send(
+            &root,
+            &root.get_account_id(),
+            vec![Action::Transfer(TransferAction { deposit: near(1) })],
+        )
+        .await;
+    assert!(matches!(o.status, FinalExecutionStatus::SuccessValue(_)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

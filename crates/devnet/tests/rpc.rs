@@ -418,3 +418,59 @@ async fn bad_transactions_are_refused_with_nearcore_errors() {
     );
     devnet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_client_creates_accounts_with_key_files() {
+    use chainsig_devnet::client::{function_call, ClientError, DevnetClient};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let devnet = start(&home, 10).await;
+    let client = DevnetClient::with_home(&devnet.rpc_url(), &home);
+    let root = devnet.root_signer().unwrap();
+    let app = id("app.test.near");
+    let signer = client
+        .create_account(&root, &app, near(3), Some(test_wasm()))
+        .await
+        .unwrap();
+    // The key file is near-cli's, and it signs for the account.
+    let key: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("keys/app.test.near.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(key["account_id"], "app.test.near");
+    assert_eq!(key["public_key"], signer.public_key().to_string());
+    let gas = near_primitives::types::Gas::from_gas(30 * TGAS);
+    client
+        .execute(
+            &signer,
+            &app,
+            vec![function_call(
+                "set",
+                &serde_json::json!("v"),
+                gas,
+                Balance::ZERO,
+            )],
+        )
+        .await
+        .unwrap();
+    let v: String = client
+        .view(&app, "get", &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(v, "v");
+    let err = client
+        .execute(
+            &signer,
+            &app,
+            vec![function_call(
+                "fail",
+                &serde_json::json!({}),
+                gas,
+                Balance::ZERO,
+            )],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Failed(_)), "{err}");
+    devnet.stop().await;
+}

@@ -32,8 +32,9 @@ use near_vm_runner::{ContractCode, FilesystemContractRuntimeCache};
 use crate::error::DevnetError;
 use crate::receipt::{ActionReceipt, Receipt, ReceiptBody, SYSTEM_ACCOUNT};
 use crate::state::{
-    access_key_key, code_key, hash_key, AccountRecord, State, YieldEntry, COL_DATA_WAITER,
-    COL_PENDING_COUNT, COL_POSTPONED, COL_RECEIVED_DATA, COL_YIELD, COL_YIELD_QUEUE,
+    access_key_key, code_key, hash_key, yield_queue_key, AccountRecord, State, YieldEntry,
+    COL_DATA_WAITER, COL_PENDING_COUNT, COL_POSTPONED, COL_RECEIVED_DATA, COL_YIELD,
+    COL_YIELD_QUEUE,
 };
 use ext::{DevnetExt, NewReceipt};
 use fees::{action_gas, receipt_exec_base, receipt_gas, total_deposit};
@@ -78,6 +79,28 @@ pub struct Runtime {
     pub config: Arc<RuntimeConfig>,
     cache: FilesystemContractRuntimeCache,
     pub chain_id: String,
+}
+
+/// A transaction whose signature has been checked (done outside the chain lock).
+#[derive(Clone, Debug)]
+pub struct VerifiedTx(SignedTransaction);
+
+impl VerifiedTx {
+    pub fn new(tx: SignedTransaction) -> Result<Self, InvalidTxError> {
+        let pk = tx.transaction.public_key();
+        if !tx.signature.verify(tx.get_hash().as_ref(), pk) {
+            return Err(InvalidTxError::InvalidSignature);
+        }
+        Ok(VerifiedTx(tx))
+    }
+
+    pub fn get(&self) -> &SignedTransaction {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> SignedTransaction {
+        self.0
+    }
 }
 
 struct Charge {
@@ -235,16 +258,14 @@ impl Runtime {
     fn check_tx(
         &self,
         state: &State,
-        tx: &SignedTransaction,
+        tx: &VerifiedTx,
         height: u64,
     ) -> Result<Charge, InvalidTxError> {
+        let tx = &tx.0;
         let t = &tx.transaction;
         let signer_id = t.signer_id();
         let pk = t.public_key();
         let nonce = t.nonce().nonce();
-        if !tx.signature.verify(tx.get_hash().as_ref(), pk) {
-            return Err(InvalidTxError::InvalidSignature);
-        }
         self.validate_actions(t.actions())?;
         let mut account =
             state
@@ -353,7 +374,7 @@ impl Runtime {
     pub fn validate_tx(
         &self,
         state: &State,
-        tx: &SignedTransaction,
+        tx: &VerifiedTx,
         height: u64,
     ) -> Result<(), InvalidTxError> {
         self.check_tx(state, tx, height).map(|_| ())
@@ -363,10 +384,11 @@ impl Runtime {
     pub fn apply_tx(
         &self,
         state: &mut State,
-        tx: &SignedTransaction,
+        tx: &VerifiedTx,
         ctx: &BlockContext,
     ) -> Result<(Receipt, ExecutionOutcomeView), InvalidTxError> {
         let charge = self.check_tx(state, tx, ctx.height)?;
+        let tx = &tx.0;
         let t = &tx.transaction;
         let signer_id = t.signer_id().clone();
         state.set_account(&signer_id, &charge.account);
@@ -402,7 +424,8 @@ impl Runtime {
     /// Data receipts for yields whose timeout has come.
     pub fn expired_yields(&self, state: &mut State, ctx: &BlockContext) -> Vec<Receipt> {
         let mut out = Vec::new();
-        for (key, _) in state.scan_prefix(&[COL_YIELD_QUEUE]) {
+        let end = yield_queue_key(ctx.height.saturating_add(1), &CryptoHash::default());
+        for (key, _) in state.scan_range(&[COL_YIELD_QUEUE], &end) {
             if key.len() != 1 + 8 + 32 {
                 state.remove(&key);
                 continue;
@@ -869,13 +892,13 @@ impl Runtime {
         ctx: &BlockContext,
     ) -> CallResult {
         let account_id = &receipt.receiver_id;
-        let Some(code) = state.code(account_id) else {
+        if state.get(&code_key(account_id)).is_none() {
             return CallResult::failed(ActionErrorKind::FunctionCallError(
                 FunctionCallError::CompilationError(CompilationError::CodeDoesNotExist {
                     account_id: account_id.clone(),
                 }),
             ));
-        };
+        }
         let context = VMContext {
             current_account_id: account_id.clone(),
             signer_account_id: a.signer_id.clone(),
@@ -909,7 +932,6 @@ impl Runtime {
         };
         let run = self.run_vm(
             state,
-            code,
             account.code_hash,
             &fc.method_name,
             &context,
@@ -987,7 +1009,6 @@ impl Runtime {
     fn run_vm(
         &self,
         state: &mut State,
-        code: Vec<u8>,
         code_hash: CryptoHash,
         method: &str,
         context: &VMContext,
@@ -1002,7 +1023,11 @@ impl Runtime {
         String,
     > {
         let wasm_config = self.config.wasm_config.clone();
-        let contract = StoredContract(Arc::new(ContractCode::new(code, Some(code_hash))));
+        let contract = StoredContract {
+            hash: code_hash,
+            account: &context.current_account_id,
+            state: &*state,
+        };
         let max_gas_burnt = match &context.view_config {
             Some(v) => v.max_gas_burnt,
             None => wasm_config.limit_config.max_gas_burnt,
@@ -1052,9 +1077,9 @@ impl Runtime {
         let account = state
             .account(account_id)
             .ok_or(ViewCallError::UnknownAccount)?;
-        let code = state
-            .code(account_id)
-            .ok_or(ViewCallError::NoContractCode)?;
+        if state.get(&code_key(account_id)).is_none() {
+            return Err(ViewCallError::NoContractCode);
+        }
         let limit = self.config.wasm_config.limit_config.max_gas_burnt;
         let context = VMContext {
             current_account_id: account_id.clone(),
@@ -1080,14 +1105,7 @@ impl Runtime {
             output_data_receivers: vec![],
         };
         let action_hash = hash(method.as_bytes());
-        let run = self.run_vm(
-            state,
-            code,
-            account.code_hash,
-            method,
-            &context,
-            action_hash,
-        );
+        let run = self.run_vm(state, account.code_hash, method, &context, action_hash);
         state.rollback_receipt();
         let (vm, _, _, _) = run.map_err(|msg| ViewCallError::Failed {
             error: FunctionCallError::ExecutionError(msg),
@@ -1131,13 +1149,19 @@ impl CallResult {
     }
 }
 
-struct StoredContract(Arc<ContractCode>);
+/// A deployed contract whose code is read from the state only if the compile cache misses.
+struct StoredContract<'a> {
+    hash: CryptoHash,
+    account: &'a AccountId,
+    state: &'a State,
+}
 
-impl near_vm_runner::Contract for StoredContract {
+impl near_vm_runner::Contract for StoredContract<'_> {
     fn hash(&self) -> CryptoHash {
-        *self.0.hash()
+        self.hash
     }
     fn get_code(&self) -> Option<Arc<ContractCode>> {
-        Some(self.0.clone())
+        let code = self.state.code(self.account)?;
+        Some(Arc::new(ContractCode::new(code, Some(self.hash))))
     }
 }
