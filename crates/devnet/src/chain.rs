@@ -60,6 +60,8 @@ pub enum TxState {
     },
 }
 
+/// How many blocks a transaction's block hash stays valid (nearcore's default).
+pub const TX_VALIDITY_PERIOD: u64 = 86_400;
 /// Rejections remembered for `tx` queries after `broadcast_tx_async`.
 const MAX_REJECTED: usize = 100_000;
 /// Transactions waiting for a block.
@@ -258,12 +260,14 @@ impl Chain {
         if self.pool_hashes.contains(&h) || matches!(self.store.tx(&h.0), Ok(Some(_))) {
             return Ok(h);
         }
-        if !matches!(
-            self.store
-                .height_by_hash(&tx.get().transaction.block_hash().0),
-            Ok(Some(_))
-        ) {
-            return Err(InvalidTxError::Expired);
+        // As on NEAR: the transaction names a known block at most
+        // `TX_VALIDITY_PERIOD` blocks old.
+        match self
+            .store
+            .height_by_hash(&tx.get().transaction.block_hash().0)
+        {
+            Ok(Some(height)) if self.head.height.saturating_sub(height) <= TX_VALIDITY_PERIOD => {}
+            _ => return Err(InvalidTxError::Expired),
         }
         if self.pool.len() >= MAX_POOL {
             return Err(InvalidTxError::ShardCongested {

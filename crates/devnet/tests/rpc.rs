@@ -329,6 +329,13 @@ async fn bad_transactions_are_refused_with_nearcore_errors() {
         InvalidTxError::InvalidNonce { .. }
     ));
 
+    // A block hash the chain never had.
+    let tx = sign_tx(&root, &alice, nonce + 1, hash(b"no such block"), vec![]);
+    assert_eq!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::Expired
+    );
+
     // Unknown signer.
     let ghost = new_signer(&id("ghost.test.near"));
     let tx = sign_tx(&ghost, &alice, 1, client.latest_hash().await, vec![]);
@@ -472,5 +479,86 @@ async fn setup_client_creates_accounts_with_key_files() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Failed(_)), "{err}");
+    devnet.stop().await;
+}
+
+/// Every yoctoNEAR a signer loses is a deposit or burnt gas: charging and refunds add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balances_add_up_after_gas_charges_and_refunds() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start(&dir.path().join("home"), 10).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let alice = id("alice.test.near");
+    let bob = id("bob.test.near");
+    let alice_signer = new_signer(&alice);
+    assert_success(
+        &client
+            .send(
+                &root,
+                &alice,
+                create_account_actions(&alice_signer, near(10), Some(test_wasm())),
+            )
+            .await,
+    );
+    assert_success(
+        &client
+            .send(
+                &root,
+                &bob,
+                create_account_actions(&new_signer(&bob), near(10), Some(test_wasm())),
+            )
+            .await,
+    );
+    let balance = |who: AccountId| {
+        let rpc = &client.rpc;
+        async move {
+            let r = rpc
+                .call(methods::query::RpcQueryRequest {
+                    block_reference: BlockReference::Finality(Finality::Final),
+                    request: QueryRequest::ViewAccount { account_id: who },
+                })
+                .await
+                .unwrap();
+            let QueryResponseKind::ViewAccount(v) = r.kind else {
+                panic!("not an account")
+            };
+            v.amount.as_yoctonear()
+        }
+    };
+    let burnt = |o: &near_primitives::views::FinalExecutionOutcomeView| -> u128 {
+        o.transaction_outcome.outcome.tokens_burnt.as_yoctonear()
+            + o.receipts_outcome
+                .iter()
+                .map(|r| r.outcome.tokens_burnt.as_yoctonear())
+                .sum::<u128>()
+    };
+
+    // A call on one's own contract, a cross-contract call with a callback, a failing call
+    // with a deposit (refunded), and a plain transfer.
+    let cases: Vec<(Vec<Action>, AccountId, u128)> = vec![
+        (
+            vec![call("set", b"abc", 30, Balance::ZERO)],
+            alice.clone(),
+            0,
+        ),
+        (
+            vec![call("call_get", bob.as_bytes(), 100, Balance::ZERO)],
+            alice.clone(),
+            0,
+        ),
+        (vec![call("fail", b"", 30, near(1))], bob.clone(), 0),
+        (
+            vec![Action::Transfer(TransferAction { deposit: near(2) })],
+            bob.clone(),
+            near(2).as_yoctonear(),
+        ),
+    ];
+    for (actions, receiver, deposit) in cases {
+        let before = balance(alice.clone()).await;
+        let o = client.send(&alice_signer, &receiver, actions).await;
+        let after = balance(alice.clone()).await;
+        assert_eq!(before - after, deposit + burnt(&o), "{o:?}");
+    }
     devnet.stop().await;
 }
