@@ -408,6 +408,13 @@ impl Chain {
             write.receipts.push((r.id.0, enc(&|| borsh::to_vec(r))?));
         }
         self.store.commit_block(&write)?;
+        tracing::debug!(
+            height,
+            txs = block.tx_hashes.len(),
+            receipts = block.receipt_ids.len(),
+            gas = block.gas_used,
+            "block committed"
+        );
         self.head = block;
         Ok(&self.head)
     }

@@ -13,6 +13,7 @@ use near_jsonrpc_primitives::types::chunks::{ChunkReference, RpcChunkError};
 use near_jsonrpc_primitives::types::query::{
     QueryResponseKind, RpcQueryError, RpcQueryRequest, RpcQueryResponse,
 };
+use near_jsonrpc_primitives::types::receipts::{RpcReceiptError, RpcReceiptRequest};
 use near_jsonrpc_primitives::types::transactions::{
     RpcSendTransactionRequest, RpcTransactionError, RpcTransactionResponse,
     RpcTransactionStatusRequest, TransactionInfo,
@@ -110,6 +111,14 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
         }),
         "validators" => to_value(&validators_view(&lock(&ctx.chain))),
         "EXPERIMENTAL_protocol_config" => protocol_config(ctx),
+        "EXPERIMENTAL_receipt" => {
+            let req: RpcReceiptRequest = params(p)?;
+            let receipt_id = req.receipt_reference.receipt_id;
+            match lock(&ctx.chain).receipt(&receipt_id).map_err(internal)? {
+                Some(r) => to_value(&r.to_view()),
+                None => Err(RpcReceiptError::UnknownReceipt { receipt_id }.into()),
+            }
+        }
         "broadcast_tx_async" => {
             let tx = first_tx_param(p)?;
             let h = tx.get_hash();

@@ -273,6 +273,18 @@ async fn accounts_contracts_calls_and_views() {
         .await
         .unwrap();
     assert_eq!(st.final_execution_status, TxExecutionStatus::Final);
+    let receipt_id = o.transaction_outcome.outcome.receipt_ids[0];
+    let receipt = client
+        .rpc
+        .call(methods::EXPERIMENTAL_receipt::RpcReceiptRequest {
+            receipt_reference: near_jsonrpc_primitives::types::receipts::ReceiptReference {
+                receipt_id,
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(receipt.receipt_id, receipt_id);
+    assert_eq!(receipt.predecessor_id, alice);
     devnet.stop().await;
 }
 
