@@ -35,6 +35,9 @@ use crate::runtime::{VerifiedTx, ViewCallError, GAS_PRICE, PROTOCOL_VERSION};
 use crate::state::data_prefix;
 use crate::views::{account_view, block_view, chunk_view, validators_view};
 
+/// The largest JSON-RPC request accepted.
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+
 /// Shared by the RPC handlers.
 pub struct RpcContext {
     pub chain: Arc<Mutex<Chain>>,
@@ -49,6 +52,8 @@ pub fn router(ctx: Arc<RpcContext>) -> Router {
         .route("/", post(handle))
         .route("/status", get(http_status))
         .route("/health", get(|| async { Json(json!({})) }))
+        // Room for a 4 MB contract in a base64 transaction.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(ctx)
 }
 

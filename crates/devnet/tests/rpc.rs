@@ -348,6 +348,22 @@ async fn bad_transactions_are_refused_with_nearcore_errors() {
         InvalidTxError::Expired
     );
 
+    // A contract over the 4 MB limit (a 5.6 MB request: the body limit lets it through).
+    let big = vec![0u8; 4 * 1024 * 1024 + 1];
+    let tx = client
+        .sign(
+            &root,
+            &root.get_account_id(),
+            vec![Action::DeployContract(DeployContractAction { code: big })],
+        )
+        .await;
+    assert!(matches!(
+        invalid(client.commit(tx).await.unwrap_err()),
+        InvalidTxError::ActionsValidation(
+            near_primitives::errors::ActionsValidationError::ContractSizeExceeded { .. }
+        )
+    ));
+
     // Unknown signer.
     let ghost = new_signer(&id("ghost.test.near"));
     let tx = sign_tx(&ghost, &alice, 1, client.latest_hash().await, vec![]);

@@ -205,14 +205,28 @@ impl Runtime {
 
     fn validate_actions(&self, actions: &[Action]) -> Result<(), InvalidTxError> {
         let limits = &self.config.wasm_config.limit_config;
+        let invalid = |e| Err(InvalidTxError::ActionsValidation(e));
+        if actions.len() as u64 > limits.max_actions_per_receipt {
+            return invalid(ActionsValidationError::TotalNumberOfActionsExceeded {
+                total_number_of_actions: actions.len() as u64,
+                limit: limits.max_actions_per_receipt,
+            });
+        }
         let mut total_gas: u64 = 0;
         for (i, a) in actions.iter().enumerate() {
             match a {
                 Action::CreateAccount(_)
-                | Action::DeployContract(_)
                 | Action::Transfer(_)
                 | Action::AddKey(_)
                 | Action::DeleteKey(_) => {}
+                Action::DeployContract(d) => {
+                    if d.code.len() as u64 > limits.max_contract_size {
+                        return invalid(ActionsValidationError::ContractSizeExceeded {
+                            size: d.code.len() as u64,
+                            limit: limits.max_contract_size,
+                        });
+                    }
+                }
                 Action::DeleteAccount(_) => {
                     if i + 1 != actions.len() {
                         return Err(InvalidTxError::ActionsValidation(
@@ -221,6 +235,22 @@ impl Runtime {
                     }
                 }
                 Action::FunctionCall(fc) => {
+                    if fc.method_name.len() as u64 > limits.max_length_method_name {
+                        return invalid(
+                            ActionsValidationError::FunctionCallMethodNameLengthExceeded {
+                                length: fc.method_name.len() as u64,
+                                limit: limits.max_length_method_name,
+                            },
+                        );
+                    }
+                    if fc.args.len() as u64 > limits.max_arguments_length {
+                        return invalid(
+                            ActionsValidationError::FunctionCallArgumentsLengthExceeded {
+                                length: fc.args.len() as u64,
+                                limit: limits.max_arguments_length,
+                            },
+                        );
+                    }
                     if fc.gas.as_gas() == 0 {
                         return Err(InvalidTxError::ActionsValidation(
                             ActionsValidationError::FunctionCallZeroAttachedGas,
