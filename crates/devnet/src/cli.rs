@@ -36,6 +36,21 @@ impl DevnetArgs {
     }
 }
 
+/// Runs the devnet until Ctrl-C, from synchronous code: starts a tokio runtime and, unless the
+/// program already has one, a log subscriber (`RUST_LOG`, default `info`).
+pub fn run_blocking(args: DevnetArgs) -> Result<(), DevnetError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,vm=warn".into()),
+        )
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
 /// Runs the devnet until Ctrl-C.
 pub async fn run(args: DevnetArgs) -> Result<(), DevnetError> {
     let devnet = Devnet::start(args.config()).await?;

@@ -9,16 +9,9 @@ struct Cli {
     args: chainsig_devnet::cli::DevnetArgs,
 }
 
-#[tokio::main]
-async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,vm=warn".into()),
-        )
-        .init();
+fn main() {
     let cli = Cli::parse();
-    if let Err(e) = chainsig_devnet::cli::run(cli.args).await {
+    if let Err(e) = chainsig_devnet::cli::run_blocking(cli.args) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
