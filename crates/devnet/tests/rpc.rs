@@ -590,3 +590,113 @@ async fn balances_add_up_after_gas_charges_and_refunds() {
     }
     devnet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_added_and_deleted_and_accounts_deleted() {
+    use near_primitives::action::{DeleteAccountAction, DeleteKeyAction};
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start(&dir.path().join("home"), 10).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let alice = id("alice.test.near");
+    let alice_signer = new_signer(&alice);
+    assert_success(
+        &client
+            .send(
+                &root,
+                &alice,
+                create_account_actions(&alice_signer, near(5), None),
+            )
+            .await,
+    );
+
+    // A second key, used once, then deleted: it no longer signs.
+    let second = new_signer(&alice);
+    let add = Action::AddKey(Box::new(AddKeyAction {
+        public_key: second.public_key(),
+        access_key: AccessKey {
+            nonce: 0,
+            permission: AccessKeyPermission::FullAccess,
+        },
+    }));
+    assert_success(&client.send(&alice_signer, &alice, vec![add]).await);
+    assert_success(
+        &client
+            .send(
+                &second,
+                &alice,
+                vec![Action::Transfer(TransferAction {
+                    deposit: Balance::from_yoctonear(1),
+                })],
+            )
+            .await,
+    );
+    let del = Action::DeleteKey(Box::new(DeleteKeyAction {
+        public_key: second.public_key(),
+    }));
+    assert_success(&client.send(&alice_signer, &alice, vec![del.clone()]).await);
+    let err = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewAccessKey {
+                account_id: alice.clone(),
+                public_key: second.public_key(),
+            },
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.handler_error(),
+            Some(RpcQueryError::UnknownAccessKey { .. })
+        ),
+        "{err:?}"
+    );
+    // Deleting it again fails in execution with nearcore's error.
+    let o = client.send(&alice_signer, &alice, vec![del]).await;
+    assert!(
+        matches!(&o.status, FinalExecutionStatus::Failure(TxExecutionError::ActionError(e))
+            if matches!(e.kind, ActionErrorKind::DeleteKeyDoesNotExist { .. })),
+        "{o:?}"
+    );
+    // Someone else may not deploy to alice.
+    let o = client
+        .send(
+            &root,
+            &alice,
+            vec![Action::DeployContract(DeployContractAction {
+                code: test_wasm(),
+            })],
+        )
+        .await;
+    assert!(
+        matches!(&o.status, FinalExecutionStatus::Failure(TxExecutionError::ActionError(e))
+            if matches!(e.kind, ActionErrorKind::ActorNoPermission { .. })),
+        "{o:?}"
+    );
+
+    // alice deletes herself; what she had goes to the root account.
+    let del = Action::DeleteAccount(DeleteAccountAction {
+        beneficiary_id: root.get_account_id(),
+    });
+    assert_success(&client.send(&alice_signer, &alice, vec![del]).await);
+    let err = client
+        .rpc
+        .call(methods::query::RpcQueryRequest {
+            block_reference: BlockReference::Finality(Finality::Final),
+            request: QueryRequest::ViewAccount {
+                account_id: alice.clone(),
+            },
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.handler_error(),
+            Some(RpcQueryError::UnknownAccount { .. })
+        ),
+        "{err:?}"
+    );
+    devnet.stop().await;
+}
