@@ -78,11 +78,15 @@ impl Store {
                 path.display()
             )));
         }
-        let db = Database::open(path).map_err(|e| {
-            DevnetError::Home(format!(
+        let db = Database::open(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => DevnetError::Home(format!(
+                "chain database {} is in use by another devnet",
+                path.display()
+            )),
+            e => DevnetError::Home(format!(
                 "chain database {} is unreadable: {e}",
                 path.display()
-            ))
+            )),
         })?;
         Ok(Store { db })
     }

@@ -134,8 +134,11 @@ async fn damaged_home_is_refused() {
     let e = start_err(&other).await;
     assert!(e.to_string().contains("not a devnet home"), "{e}");
 
-    // The restored home still starts.
-    start(&home, 10).await.stop().await;
+    // The restored home still starts, and only once at a time.
+    let running = start(&home, 10).await;
+    let e = start_err(&home).await;
+    assert!(e.to_string().contains("in use"), "{e}");
+    running.stop().await;
 }
 
 /// A devnet process killed with SIGKILL mid-production resumes with every block it had
