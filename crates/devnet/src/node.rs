@@ -66,6 +66,7 @@ impl Devnet {
             .map_err(|e| DevnetError::Home(format!("opening the chain failed: {e}")))??;
         let root = chain.genesis.root_account_id.clone();
         let (height_tx, height_rx) = watch::channel(chain.head().height);
+        let height_tx = Arc::new(height_tx);
         let chain = Arc::new(Mutex::new(chain));
 
         let listener = tokio::net::TcpListener::bind(config.rpc_addr).await?;
@@ -73,6 +74,7 @@ impl Devnet {
         let ctx = Arc::new(RpcContext {
             chain: chain.clone(),
             heights: height_rx,
+            height_tx: height_tx.clone(),
             tx_timeout: config.tx_timeout,
             started: Instant::now(),
             rpc_addr: rpc_addr.to_string(),
@@ -176,7 +178,7 @@ fn produce_blocks(
     chain: Arc<Mutex<Chain>>,
     stop: Arc<AtomicBool>,
     block_time: Duration,
-    heights: watch::Sender<u64>,
+    heights: Arc<watch::Sender<u64>>,
 ) {
     let mut next = Instant::now() + block_time;
     while !stop.load(Ordering::SeqCst) {

@@ -42,6 +42,8 @@ pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 pub struct RpcContext {
     pub chain: Arc<Mutex<Chain>>,
     pub heights: watch::Receiver<u64>,
+    /// Announces new heights (blocks made by `sandbox_fast_forward`).
+    pub height_tx: Arc<watch::Sender<u64>>,
     pub tx_timeout: Duration,
     pub started: Instant,
     pub rpc_addr: String,
@@ -116,6 +118,7 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
         }),
         "validators" => to_value(&validators_view(&lock(&ctx.chain))),
         "EXPERIMENTAL_protocol_config" => protocol_config(ctx),
+        "sandbox_fast_forward" => fast_forward(ctx, p).await,
         "EXPERIMENTAL_receipt" => {
             let req: RpcReceiptRequest = params(p)?;
             let receipt_id = req.receipt_reference.receipt_id;
@@ -204,6 +207,42 @@ fn status(ctx: &RpcContext) -> Result<Value, RpcError> {
         detailed_debug_status: None,
     };
     to_value(&response)
+}
+
+/// Most blocks one `sandbox_fast_forward` makes.
+pub const MAX_FAST_FORWARD: u64 = 100_000;
+
+#[derive(serde::Deserialize)]
+struct FastForward {
+    delta_height: u64,
+}
+
+/// nearcore sandbox's `sandbox_fast_forward`: makes `delta_height` blocks at once (pending
+/// transactions, receipts and yield timeouts run as usual), so a test can reach a yield
+/// timeout without waiting 200 block times.
+async fn fast_forward(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
+    let FastForward { delta_height } = params(p)?;
+    if delta_height > MAX_FAST_FORWARD {
+        return Err(parse_error(format!(
+            "delta_height is at most {MAX_FAST_FORWARD}"
+        )));
+    }
+    let chain = ctx.chain.clone();
+    let heights = ctx.height_tx.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        for _ in 0..delta_height {
+            let h = lock(&chain)
+                .produce_block()
+                .map_err(|e| e.to_string())?
+                .height;
+            heights.send_replace(h);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(json!({}))
 }
 
 /// The part of nearcore's protocol config that clients read (near-api-js reads

@@ -155,3 +155,77 @@ async fn yield_is_resumed_or_times_out() {
     }
     devnet.stop().await;
 }
+
+/// `sandbox_fast_forward` reaches a yield timeout at the default block time without waiting
+/// 200 blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_forward_reaches_the_yield_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = start(&dir.path().join("home"), 500).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let c: AccountId = "c.test.near".parse().unwrap();
+    let c_signer = new_signer(&c);
+    let o = client
+        .send(
+            &root,
+            &c,
+            vec![
+                Action::CreateAccount(CreateAccountAction {}),
+                Action::Transfer(TransferAction { deposit: near(10) }),
+                Action::AddKey(Box::new(AddKeyAction {
+                    public_key: c_signer.public_key(),
+                    access_key: AccessKey {
+                        nonce: 0,
+                        permission: AccessKeyPermission::FullAccess,
+                    },
+                })),
+                Action::DeployContract(DeployContractAction { code: test_wasm() }),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(o.status, FinalExecutionStatus::SuccessValue(_)),
+        "{o:?}"
+    );
+    let tx = client
+        .sign(&c_signer, &c, vec![call("wait", b"", 200, Balance::ZERO)])
+        .await;
+    let h = client
+        .rpc
+        .call(methods::broadcast_tx_async::RpcBroadcastTxAsyncRequest {
+            signed_transaction: tx,
+        })
+        .await
+        .unwrap();
+    loop {
+        let o = status(&client, h, &c, TxExecutionStatus::IncludedFinal).await;
+        if o.map(|o| !o.receipts_outcome.is_empty()).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = devnet.height();
+    let r = client
+        .rpc
+        .call(
+            methods::any::<Result<serde_json::Value, serde_json::Value>>(
+                "sandbox_fast_forward",
+                serde_json::json!({ "delta_height": 201 }),
+            ),
+        )
+        .await
+        .expect("fast forward");
+    assert_eq!(r, serde_json::json!({}));
+    assert!(devnet.height() >= before + 201);
+    let done = status(&client, h, &c, TxExecutionStatus::Final)
+        .await
+        .unwrap();
+    match &done.status {
+        FinalExecutionStatus::Failure(TxExecutionError::ActionError(e)) => {
+            assert!(format!("{:?}", e.kind).contains("timeout"), "{e:?}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    devnet.stop().await;
+}
