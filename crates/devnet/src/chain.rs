@@ -11,8 +11,8 @@ use near_primitives::hash::{hash, CryptoHash};
 use near_primitives::transaction::SignedTransaction;
 use near_primitives::types::AccountId;
 use near_primitives::views::{
-    ExecutionOutcomeWithIdView, ExecutionStatusView, FinalExecutionOutcomeView,
-    FinalExecutionStatus, ReceiptView,
+    ExecutionOutcomeView, ExecutionOutcomeWithIdView, ExecutionStatusView,
+    FinalExecutionOutcomeView, FinalExecutionStatus, ReceiptView,
 };
 
 use crate::error::DevnetError;
@@ -43,6 +43,13 @@ pub struct TxRecord {
     pub tx: SignedTransaction,
     pub height: u64,
     pub block_hash: CryptoHash,
+}
+
+/// The transaction a receipt descends from.
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug)]
+pub struct TxOrigin {
+    pub tx_hash: CryptoHash,
+    pub sender: AccountId,
 }
 
 /// Where a transaction stands.
@@ -395,6 +402,8 @@ impl Chain {
                 .txs
                 .push((rec.tx.get_hash().0, enc(&|| borsh::to_vec(&rec))?));
         }
+        let tx_origin_outcomes: Vec<(CryptoHash, ExecutionOutcomeView)> = tx_outcomes.clone();
+        let receipt_origin_outcomes: Vec<(CryptoHash, ExecutionOutcomeView)> = out.outcomes.clone();
         for (id, outcome) in tx_outcomes.into_iter().chain(out.outcomes) {
             let view = ExecutionOutcomeWithIdView {
                 proof: vec![],
@@ -406,6 +415,36 @@ impl Chain {
         }
         for r in stored_receipts.iter().chain(out.created.iter()) {
             write.receipts.push((r.id.0, enc(&|| borsh::to_vec(r))?));
+        }
+        // Which transaction every new receipt descends from: parents run before children,
+        // and parents of earlier blocks are in the store.
+        let mut origins: HashMap<CryptoHash, TxOrigin> = HashMap::new();
+        for (h, o) in &tx_origin_outcomes {
+            for id in &o.receipt_ids {
+                origins.insert(
+                    *id,
+                    TxOrigin {
+                        tx_hash: *h,
+                        sender: o.executor_id.clone(),
+                    },
+                );
+            }
+        }
+        for (id, o) in &receipt_origin_outcomes {
+            let parent = match origins.get(id) {
+                Some(p) => Some(p.clone()),
+                None => self.receipt_origin(id)?,
+            };
+            if let Some(p) = parent {
+                for child in &o.receipt_ids {
+                    origins.insert(*child, p.clone());
+                }
+            }
+        }
+        for (id, origin) in &origins {
+            write
+                .receipt_txs
+                .push((id.0, enc(&|| borsh::to_vec(origin))?));
         }
         self.store.commit_block(&write)?;
         tracing::debug!(
@@ -432,6 +471,16 @@ impl Chain {
         match self.store.tx(&h.0)? {
             Some(b) => Ok(Some(
                 TxRecord::try_from_slice(&b).map_err(|_| corrupt("tx"))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The transaction `id` descends from.
+    pub fn receipt_origin(&self, id: &CryptoHash) -> Result<Option<TxOrigin>, DevnetError> {
+        match self.store.receipt_tx(&id.0)? {
+            Some(b) => Ok(Some(
+                TxOrigin::try_from_slice(&b).map_err(|_| corrupt("receipt origin"))?,
             )),
             None => Ok(None),
         }

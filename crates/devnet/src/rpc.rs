@@ -13,7 +13,10 @@ use near_jsonrpc_primitives::types::chunks::{ChunkReference, RpcChunkError};
 use near_jsonrpc_primitives::types::query::{
     QueryResponseKind, RpcQueryError, RpcQueryRequest, RpcQueryResponse,
 };
-use near_jsonrpc_primitives::types::receipts::{RpcReceiptError, RpcReceiptRequest};
+use near_jsonrpc_primitives::types::receipts::{
+    RpcReceiptError, RpcReceiptRequest, RpcReceiptToTxError, RpcReceiptToTxRequest,
+    RpcReceiptToTxResponse,
+};
 use near_jsonrpc_primitives::types::transactions::{
     RpcSendTransactionRequest, RpcTransactionError, RpcTransactionResponse,
     RpcTransactionStatusRequest, TransactionInfo,
@@ -119,6 +122,20 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
         "validators" => to_value(&validators_view(&lock(&ctx.chain))),
         "EXPERIMENTAL_protocol_config" => protocol_config(ctx),
         "sandbox_fast_forward" => fast_forward(ctx, p).await,
+        "EXPERIMENTAL_receipt_to_tx" => {
+            let req: RpcReceiptToTxRequest = params(p)?;
+            let receipt_id = req.receipt_reference.receipt_id;
+            match lock(&ctx.chain)
+                .receipt_origin(&receipt_id)
+                .map_err(internal)?
+            {
+                Some(o) => to_value(&RpcReceiptToTxResponse {
+                    transaction_hash: o.tx_hash,
+                    sender_account_id: o.sender,
+                }),
+                None => Err(RpcReceiptToTxError::UnknownReceipt { receipt_id }.into()),
+            }
+        }
         "EXPERIMENTAL_receipt" => {
             let req: RpcReceiptRequest = params(p)?;
             let receipt_id = req.receipt_reference.receipt_id;

@@ -18,6 +18,8 @@ const BLOCK_HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_ha
 const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("transactions");
 const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
+/// Receipt id → the transaction it descends from (for `EXPERIMENTAL_receipt_to_tx`).
+const RECEIPT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipt_txs");
 
 /// Key in [`META`] holding the height of the last committed block.
 pub const META_HEAD: &str = "head";
@@ -34,6 +36,7 @@ pub struct BlockWrite {
     pub txs: Vec<([u8; 32], Vec<u8>)>,
     pub outcomes: Vec<([u8; 32], Vec<u8>)>,
     pub receipts: Vec<([u8; 32], Vec<u8>)>,
+    pub receipt_txs: Vec<([u8; 32], Vec<u8>)>,
 }
 
 pub struct Store {
@@ -65,6 +68,7 @@ impl Store {
             txn.open_table(TXS).map_err(db_err)?;
             txn.open_table(OUTCOMES).map_err(db_err)?;
             txn.open_table(RECEIPTS).map_err(db_err)?;
+            txn.open_table(RECEIPT_TXS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(store)
@@ -139,7 +143,12 @@ impl Store {
         key: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, DevnetError> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        let table = txn.open_table(def).map_err(db_err)?;
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            // A table added after this database was created: nothing in it yet.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db_err(e)),
+        };
         Ok(table
             .get(&key[..])
             .map_err(db_err)?
@@ -156,6 +165,10 @@ impl Store {
 
     pub fn receipt(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, DevnetError> {
         self.get_bytes(RECEIPTS, id)
+    }
+
+    pub fn receipt_tx(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, DevnetError> {
+        self.get_bytes(RECEIPT_TXS, id)
     }
 
     /// Commits one block atomically.
@@ -188,6 +201,10 @@ impl Store {
             let mut receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
             for (k, v) in &w.receipts {
                 receipts.insert(&k[..], &v[..]).map_err(db_err)?;
+            }
+            let mut receipt_txs = txn.open_table(RECEIPT_TXS).map_err(db_err)?;
+            for (k, v) in &w.receipt_txs {
+                receipt_txs.insert(&k[..], &v[..]).map_err(db_err)?;
             }
             let mut meta = txn.open_table(META).map_err(db_err)?;
             meta.insert(META_HEAD, &w.height.to_le_bytes()[..])

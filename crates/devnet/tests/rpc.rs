@@ -285,6 +285,26 @@ async fn accounts_contracts_calls_and_views() {
         .unwrap();
     assert_eq!(receipt.receipt_id, receipt_id);
     assert_eq!(receipt.predecessor_id, alice);
+    // Every receipt of the cross-contract call (bob's `get`, the callback, the refunds)
+    // leads back to the transaction.
+    assert!(o.receipts_outcome.len() >= 3, "{o:?}");
+    for r in &o.receipts_outcome {
+        let origin = client
+            .rpc
+            .call(
+                methods::any::<Result<serde_json::Value, serde_json::Value>>(
+                    "EXPERIMENTAL_receipt_to_tx",
+                    serde_json::json!({ "receipt_id": r.id }),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            origin["transaction_hash"],
+            serde_json::json!(o.transaction.hash)
+        );
+        assert_eq!(origin["sender_account_id"], "alice.test.near");
+    }
     devnet.stop().await;
 }
 
