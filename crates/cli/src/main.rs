@@ -24,6 +24,8 @@ enum Command {
     /// Run every MPC party in this process: keygen, triples, presignature, and a signature
     /// under a derived key, verified.
     Demo(commands::demo::DemoArgs),
+    /// Run a local NEAR-compatible chain that executes the real contract wasm.
+    Devnet(chainsig_devnet::cli::DevnetArgs),
     /// Ethereum: build, sign and (optionally) relay transactions from a derived address.
     #[command(subcommand)]
     Eth(chainsig_chains::cli::EthCommand),
@@ -37,6 +39,8 @@ fn main() {
     let result = match cli.command {
         Command::Derive(args) => commands::derive::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Devnet(args) => chainsig_devnet::cli::run_blocking(args)
+            .map_err(|e| error::CliError::Failed(e.to_string())),
         Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth(command)),
         Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc(command)),
     };

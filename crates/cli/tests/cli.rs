@@ -273,3 +273,18 @@ fn eth_and_btc_sign_with_a_local_test_key() {
         1
     );
 }
+
+#[test]
+fn devnet_refuses_a_home_that_is_not_one() {
+    let dir = std::env::temp_dir().join(format!("chainsig-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("something-else.txt"), "not a devnet").unwrap();
+    let home = dir.to_str().unwrap();
+    let output = chainsig(&["devnet", "--home", home, "--rpc-addr", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("is not a devnet home"), "{stderr}");
+    // Nothing was written into it.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
