@@ -99,6 +99,8 @@ pub struct Chain {
     pool: Vec<VerifiedTx>,
     pool_hashes: HashSet<CryptoHash>,
     rejected: HashMap<CryptoHash, InvalidTxError>,
+    /// Origins of the receipts the last block made (saves store reads).
+    recent_origins: HashMap<CryptoHash, TxOrigin>,
 }
 
 impl Chain {
@@ -178,6 +180,7 @@ impl Chain {
             pool: vec![],
             pool_hashes: HashSet::new(),
             rejected: HashMap::new(),
+            recent_origins: HashMap::new(),
         })
     }
 
@@ -222,6 +225,7 @@ impl Chain {
             pool: vec![],
             pool_hashes: HashSet::new(),
             rejected: HashMap::new(),
+            recent_origins: HashMap::new(),
         })
     }
 
@@ -431,7 +435,7 @@ impl Chain {
             }
         }
         for (id, o) in &receipt_origin_outcomes {
-            let parent = match origins.get(id) {
+            let parent = match origins.get(id).or_else(|| self.recent_origins.get(id)) {
                 Some(p) => Some(p.clone()),
                 None => self.receipt_origin(id)?,
             };
@@ -446,6 +450,8 @@ impl Chain {
                 .receipt_txs
                 .push((id.0, enc(&|| borsh::to_vec(origin))?));
         }
+        // Most receipts run in the block after the one that made them.
+        self.recent_origins = origins;
         self.store.commit_block(&write)?;
         tracing::debug!(
             height,

@@ -406,7 +406,11 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             }
         }
         QueryRequest::ViewState {
-            account_id, prefix, ..
+            account_id,
+            prefix,
+            after_key,
+            limit,
+            ..
         } => {
             if chain.state.account(&account_id).is_none() {
                 return Err(unknown_account(&account_id));
@@ -414,19 +418,34 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             let base = data_prefix(&account_id);
             let mut full = base.clone();
             full.extend_from_slice(&prefix);
-            let values = chain
+            let limit = limit.map(|l| l.get() as usize).unwrap_or(usize::MAX);
+            let mut values: Vec<StateItem> = chain
                 .state
                 .scan_prefix(&full)
                 .into_iter()
+                .map(|(k, v)| (k[base.len()..].to_vec(), v))
+                .filter(|(k, _)| {
+                    after_key
+                        .as_ref()
+                        .is_none_or(|a| k.as_slice() > a.as_slice())
+                })
+                .take(limit.saturating_add(1))
                 .map(|(k, v)| StateItem {
-                    key: k[base.len()..].to_vec().into(),
+                    key: k.into(),
                     value: v.into(),
                 })
                 .collect();
+            // Paginated: `last_key` says where the next page starts.
+            let last_key = if values.len() > limit {
+                values.truncate(limit);
+                values.last().map(|item| item.key.clone())
+            } else {
+                None
+            };
             QueryResponseKind::ViewState(ViewStateResult {
                 values,
                 proof: vec![],
-                last_key: None,
+                last_key,
             })
         }
         QueryRequest::ViewAccessKey {

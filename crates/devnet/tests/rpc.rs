@@ -513,6 +513,67 @@ async fn setup_client_creates_accounts_with_key_files() {
         .await
         .unwrap();
     assert_eq!(v, "v");
+    // A second key ("y", the yield id `wait` stores), then view_state page by page.
+    let tx = sign_tx(
+        &signer,
+        &app,
+        client.nonce(&signer).await.unwrap() + 1,
+        client.latest_block_hash().await.unwrap(),
+        vec![function_call(
+            "wait",
+            &serde_json::json!({}),
+            gas,
+            Balance::ZERO,
+        )],
+    );
+    client
+        .rpc()
+        .call(methods::broadcast_tx_async::RpcBroadcastTxAsyncRequest {
+            signed_transaction: tx,
+        })
+        .await
+        .unwrap();
+    let page = |after: Option<Vec<u8>>| {
+        let rpc = client.rpc();
+        let app = app.clone();
+        async move {
+            let r = rpc
+                .call(methods::query::RpcQueryRequest {
+                    block_reference: BlockReference::Finality(Finality::Final),
+                    request: QueryRequest::ViewState {
+                        account_id: app,
+                        prefix: vec![].into(),
+                        after_key: after.map(Into::into),
+                        limit: std::num::NonZeroU32::new(1),
+                        include_proof: false,
+                    },
+                })
+                .await
+                .unwrap();
+            let QueryResponseKind::ViewState(state) = r.kind else {
+                panic!("not state")
+            };
+            state
+        }
+    };
+    let mut first = page(None).await;
+    for _ in 0..200 {
+        if first.last_key.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        first = page(None).await;
+    }
+    assert_eq!(first.values.len(), 1);
+    assert_eq!(first.values[0].key.to_vec(), b"k");
+    assert_eq!(
+        first.last_key.as_ref().map(|k| k.to_vec()),
+        Some(b"k".to_vec())
+    );
+    let second = page(Some(b"k".to_vec())).await;
+    assert_eq!(second.values.len(), 1);
+    assert_eq!(second.values[0].key.to_vec(), b"y");
+    assert!(second.last_key.is_none());
     let err = client
         .execute(
             &signer,
