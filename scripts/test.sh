@@ -21,6 +21,16 @@ scripts/build-contract.sh
 # (Absolute: tests run in their crate's directory.)
 CHAINSIG_CONTRACT_WASM="$(realpath "${CARGO_TARGET_DIR:-target}")/wasm32-unknown-unknown/release/chainsig_contract.wasm"
 export CHAINSIG_CONTRACT_WASM
+# ... and fail, rather than skip, if it is missing.
+export CHAINSIG_REQUIRE_CONTRACT_WASM=1
 
 echo "== cargo test"
 cargo test --workspace
+
+# A client not written in Rust against the devnet: near-api-js, from npm.
+if command -v npm >/dev/null 2>&1; then
+    echo "== near-api-js against the devnet"
+    crates/devnet/tests/js/run.sh
+else
+    echo "== skipping the near-api-js test: npm is not installed"
+fi
