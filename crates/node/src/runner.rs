@@ -20,6 +20,9 @@ const EARLY_PER_INSTANCE: usize = 256;
 const EARLY_INSTANCES: usize = 1024;
 /// How long early messages wait for their instance.
 const EARLY_TTL: Duration = Duration::from_secs(30);
+/// Messages waiting for one running instance. Honest protocols have a handful in flight at a
+/// time; past this the instance is not keeping up or a peer is flooding it, and more are dropped.
+const INBOX_PER_INSTANCE: usize = 4096;
 /// How often a waiting protocol is polled for its deadline.
 const DEADLINE_TICK: Duration = Duration::from_millis(50);
 
@@ -32,7 +35,7 @@ struct Early {
 
 #[derive(Default)]
 struct Routes {
-    live: HashMap<InstanceId, mpsc::UnboundedSender<Delivery>>,
+    live: HashMap<InstanceId, mpsc::Sender<Delivery>>,
     early: HashMap<InstanceId, Early>,
 }
 
@@ -46,12 +49,13 @@ impl Router {
     }
 
     /// Opens the instance's inbox, with whatever already arrived for it.
-    pub fn register(&self, instance: InstanceId) -> mpsc::UnboundedReceiver<Delivery> {
-        let (sender, receiver) = mpsc::unbounded_channel();
+    pub fn register(&self, instance: InstanceId) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(INBOX_PER_INSTANCE);
         let mut routes = self.routes();
         if let Some(early) = routes.early.remove(&instance) {
+            // At most EARLY_PER_INSTANCE, which is below the inbox's capacity.
             for delivery in early.messages {
-                let _ = sender.send(delivery);
+                let _ = sender.try_send(delivery);
             }
         }
         routes.live.insert(instance, sender);
@@ -66,7 +70,7 @@ impl Router {
     pub fn deliver(&self, from: ParticipantId, instance: InstanceId, payload: Vec<u8>) -> bool {
         let mut routes = self.routes();
         if let Some(sender) = routes.live.get(&instance) {
-            return sender.send((from, payload)).is_ok();
+            return sender.try_send((from, payload)).is_ok();
         }
         let now = Instant::now();
         routes
@@ -91,7 +95,7 @@ impl Router {
         while let Some((from, message)) = inbox.recv().await {
             if let MeshMessage::Protocol { instance, payload } = message {
                 if !self.deliver(from, instance, payload) {
-                    tracing::warn!(peer = %from, "runner: no room for an early message; dropped");
+                    tracing::warn!(peer = %from, "runner: no room for a protocol message; dropped");
                 }
             }
         }
@@ -120,7 +124,7 @@ async fn drive<P: Protocol>(
     me: ParticipantId,
     participants: &[ParticipantId],
     mesh: &Mesh,
-    inbox: &mut mpsc::UnboundedReceiver<Delivery>,
+    inbox: &mut mpsc::Receiver<Delivery>,
 ) -> Result<P::Output, ProtocolError> {
     loop {
         match protocol.poll(Instant::now())? {
