@@ -24,13 +24,22 @@ export CHAINSIG_CONTRACT_WASM
 # ... and fail, rather than skip, if it is missing.
 export CHAINSIG_REQUIRE_CONTRACT_WASM=1
 
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee "$results"
 
 # A client not written in Rust against the devnet: near-api-js, from npm.
 if command -v npm >/dev/null 2>&1; then
     echo "== near-api-js against the devnet"
-    crates/devnet/tests/js/run.sh
+    crates/devnet/tests/js/run.sh 2>&1 | tee -a "$results"
 else
     echo "== skipping the near-api-js test: npm is not installed"
 fi
+
+# One total over every runner above.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     /^# pass /      { passed += $3 }
+     /^# fail /      { failed += $3 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
