@@ -34,7 +34,19 @@ enum Command {
     Btc(chainsig_chains::cli::BtcCommand),
 }
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`chainsig … | head -1`) would panic;
+/// a command-line tool should simply stop, as other Unix tools do.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Derive(args) => commands::derive::run(args),
