@@ -3,6 +3,7 @@
 //! - [`storage`]: key shares, triples and presignatures in `redb`, encrypted at rest, with
 //!   use-once semantics that survive crashes.
 //! - [`config`]: the TOML configuration, checked field by field.
+//! - [`keys`]: the node's account key file and TLS key file.
 //! - [`leader`]: which participant leads each sign request.
 //! - [`stockpile`]: when to generate triples and presignatures.
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
@@ -10,6 +11,7 @@
 //! - [`http`]: `/health`, `/metrics`, `/state` and a status page.
 pub mod config;
 pub mod http;
+pub mod keys;
 pub mod leader;
 pub mod mesh;
 pub mod runner;
