@@ -25,7 +25,6 @@ use near_primitives::action::{
     TransferAction,
 };
 use near_primitives::hash::{hash, CryptoHash};
-use near_primitives::transaction::{SignedTransaction, Transaction, TransactionV0};
 use near_primitives::types::{AccountId, Balance, BlockReference, Finality, Gas};
 use near_primitives::views::{FinalExecutionStatus, QueryRequest, TxExecutionStatus};
 use serde_json::json;
@@ -75,24 +74,8 @@ fn near(n: u128) -> Balance {
     Balance::from_yoctonear(n * 10u128.pow(24))
 }
 
-fn sign_tx(
-    signer: &Signer,
-    receiver: &AccountId,
-    nonce: u64,
-    block_hash: CryptoHash,
-    actions: Vec<Action>,
-) -> SignedTransaction {
-    let tx = Transaction::V0(TransactionV0 {
-        signer_id: signer.get_account_id(),
-        public_key: signer.public_key(),
-        nonce,
-        receiver_id: receiver.clone(),
-        block_hash,
-        actions,
-    });
-    let (h, _) = tx.get_hash_and_size();
-    SignedTransaction::new(signer.sign(h.as_ref()), tx)
-}
+/// Signs `actions` from `signer` to `receiver` (the library's own helper).
+use chainsig_devnet::client::sign_transaction as sign_tx;
 
 fn fcall(method: &str, args: Vec<u8>, tgas: u64, deposit: u128) -> Action {
     Action::FunctionCall(Box::new(FunctionCallAction {

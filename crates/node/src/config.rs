@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -130,12 +129,6 @@ impl Default for TimeoutSection {
             presign_ms: 30_000,
             sign_ms: 10_000,
         }
-    }
-}
-
-impl TimeoutSection {
-    pub fn sign(&self) -> Duration {
-        Duration::from_millis(self.sign_ms)
     }
 }
 

@@ -12,7 +12,7 @@ use near_jsonrpc_primitives::types::query::QueryResponseKind;
 use near_jsonrpc_primitives::types::transactions::RpcTransactionError;
 use near_primitives::action::{Action, FunctionCallAction};
 use near_primitives::hash::CryptoHash;
-use near_primitives::transaction::{SignedTransaction, Transaction, TransactionV0};
+use near_primitives::transaction::SignedTransaction;
 use near_primitives::types::{AccountId, Balance, BlockReference, Finality, Gas};
 use near_primitives::views::{FinalExecutionOutcomeView, QueryRequest};
 
@@ -206,24 +206,8 @@ impl Client {
     }
 }
 
-pub fn sign_tx(
-    signer: &Signer,
-    receiver: &AccountId,
-    nonce: u64,
-    block_hash: CryptoHash,
-    actions: Vec<Action>,
-) -> SignedTransaction {
-    let tx = Transaction::V0(TransactionV0 {
-        signer_id: signer.get_account_id(),
-        public_key: signer.public_key(),
-        nonce,
-        receiver_id: receiver.clone(),
-        block_hash,
-        actions,
-    });
-    let (hash, _) = tx.get_hash_and_size();
-    SignedTransaction::new(signer.sign(hash.as_ref()), tx)
-}
+/// Signs `actions` from `signer` to `receiver` (the library's own helper).
+pub use chainsig_devnet::client::sign_transaction as sign_tx;
 
 pub fn call(method: &str, args: &[u8], gas_tgas: u64, deposit: Balance) -> Action {
     Action::FunctionCall(Box::new(FunctionCallAction {
