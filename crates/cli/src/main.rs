@@ -26,6 +26,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Run a local NEAR-compatible chain that executes the real contract wasm.
     Devnet(chainsig_devnet::cli::DevnetArgs),
+    /// Run an MPC node from its configuration file.
+    Node(chainsig_node::cli::NodeArgs),
     /// Ethereum: build, sign and (optionally) relay transactions from a derived address.
     #[command(subcommand)]
     Eth(chainsig_chains::cli::EthCommand),
@@ -53,6 +55,9 @@ fn main() {
         Command::Demo(args) => commands::demo::run(args),
         Command::Devnet(args) => chainsig_devnet::cli::run_blocking(args)
             .map_err(|e| error::CliError::Failed(e.to_string())),
+        Command::Node(args) => {
+            chainsig_node::cli::run_blocking(args).map_err(error::CliError::Failed)
+        }
         Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth(command)),
         Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc(command)),
     };

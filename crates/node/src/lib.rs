@@ -9,7 +9,9 @@
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
 //! - [`runner`]: engine protocols driven over the mesh.
 //! - [`http`]: `/health`, `/metrics`, `/state` and a status page.
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod keys;
 pub mod leader;
