@@ -9,6 +9,8 @@
 //! - [`mesh`]: mutual TLS 1.3 between nodes, keys pinned to those the contract lists.
 //! - [`runner`]: engine protocols driven over the mesh.
 //! - [`http`]: `/health`, `/metrics`, `/state` and a status page.
+//! - [`chain`]: NEAR JSON-RPC access: contract views, signed calls, final blocks.
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod daemon;
