@@ -93,7 +93,7 @@ impl Default for ChainSettings {
             request_timeout: Duration::from_secs(20),
             send_timeout: Duration::from_secs(60),
             rpc_retries: 5,
-            resign_retries: 10,
+            resign_retries: 20,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(3),
         }

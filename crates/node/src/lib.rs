@@ -10,11 +10,13 @@
 //! - [`runner`]: engine protocols driven over the mesh.
 //! - [`http`]: `/health`, `/metrics`, `/state` and a status page.
 //! - [`chain`]: NEAR JSON-RPC access: contract views, signed calls, final blocks.
+//! - [`indexer`]: follows final blocks and finds the `sign` requests in them.
 pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod indexer;
 pub mod keys;
 pub mod leader;
 pub mod mesh;

@@ -1,0 +1,270 @@
+//! The indexer: follows final blocks over JSON-RPC and finds the `sign` requests in them.
+//!
+//! For each final block, in height order, it reads the receipts of the block's chunks and takes
+//! the action receipts to the contract with a `FunctionCall` to `sign`. Their arguments parse
+//! with [`SignRequest`] (current and legacy forms); the receipt's `predecessor_id` is the caller,
+//! and with the path it gives the tweak. Each request is then confirmed with the contract view
+//! `is_pending`, and only confirmed ones go out.
+//!
+//! Why receipts and not the contract's `sign_request` event logs: NEAR's JSON-RPC has no
+//! per-block access to execution outcomes (logs come only per transaction, by its hash, and the
+//! node does not know the hashes). The receipt's arguments are the same data the event carries,
+//! and `is_pending` confirms the request against contract state, so a refused `sign` (bad
+//! deposit, not running, malformed arguments) never reaches the signers.
+//!
+//! On the devnet a receipt listed in a block's chunk executed in that block, so a final block's
+//! `sign` receipt is pending unless it already got its answer or failed.
+//!
+//! Progress is stored as a checkpoint (the last height whose events were all sent), so a
+//! restarted indexer continues where it stopped: no block is skipped, none sent twice (as long
+//! as the receiver handled what it got before the stop).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chainsig_primitives::{SignRequest, SignatureRequest};
+use near_primitives::views::{ActionView, ReceiptEnumView, ReceiptView};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::chain::{BlockInfo, ChainClient, ChainError};
+use crate::storage::Store;
+
+/// A `sign` request seen in a final block and confirmed pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The request; its tweak is derived from (`predecessor`, path).
+    pub request: SignatureRequest,
+    pub predecessor: String,
+    /// The block whose chunk carried the `sign` receipt.
+    pub height: u64,
+    /// That block's `random_value`: public entropy for presignature rerandomization.
+    pub entropy: [u8; 32],
+}
+
+#[derive(Debug, Clone)]
+pub enum ChainEvent {
+    /// A confirmed request (sent before its block's [`ChainEvent::Block`]).
+    Request(SeenRequest),
+    /// A final block, after all of its requests.
+    Block(BlockInfo),
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexerSettings {
+    /// How long to wait before asking for a block that is not final yet.
+    pub poll_interval: Duration,
+    /// The storage checkpoint name.
+    pub checkpoint: &'static str,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        IndexerSettings {
+            poll_interval: Duration::from_millis(100),
+            checkpoint: "indexer",
+        }
+    }
+}
+
+/// Back-off after an error: doubles from 100 ms up to 5 s.
+struct Backoff(u32);
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    fn next(&mut self) -> Duration {
+        let d = Duration::from_millis(100).saturating_mul(1 << self.0.min(6));
+        self.0 += 1;
+        d.min(Duration::from_secs(5))
+    }
+}
+
+/// Follows final blocks from the stored checkpoint + 1 (or from the current final block when
+/// there is no checkpoint). For every block it sends first the [`ChainEvent::Request`]s found
+/// in it, then [`ChainEvent::Block`], and after sending `Block(h)` stores `h` as the
+/// checkpoint. RPC and storage errors are logged at warn and retried with back-off; no block
+/// is skipped because of an error. Returns when the receiver is dropped.
+pub async fn run(
+    client: Arc<ChainClient>,
+    store: Arc<Store>,
+    events: mpsc::Sender<ChainEvent>,
+    settings: IndexerSettings,
+) {
+    let mut backoff = Backoff(0);
+    // The next height to process.
+    let mut next = loop {
+        if events.is_closed() {
+            return;
+        }
+        match start_height(&client, &store, settings.checkpoint).await {
+            Ok(h) => break h,
+            Err(e) => {
+                tracing::warn!(error = %e, "indexer: cannot find where to start; retrying");
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    };
+    tracing::info!(height = next, "indexer: following final blocks");
+    backoff.reset();
+    // The highest final height known.
+    let mut final_height = 0u64;
+    loop {
+        if events.is_closed() {
+            return;
+        }
+        if next > final_height {
+            match client.final_block().await {
+                Ok(b) => {
+                    final_height = b.height;
+                    backoff.reset();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexer: reading the final block failed; retrying");
+                    tokio::time::sleep(backoff.next()).await;
+                    continue;
+                }
+            }
+            if next > final_height {
+                tokio::time::sleep(settings.poll_interval).await;
+                continue;
+            }
+        }
+        match index_block(&client, next).await {
+            Ok(Some((block, requests))) => {
+                for request in requests {
+                    if events.send(ChainEvent::Request(request)).await.is_err() {
+                        return;
+                    }
+                }
+                if events.send(ChainEvent::Block(block)).await.is_err() {
+                    return;
+                }
+                store_checkpoint(&store, settings.checkpoint, block.height, &events).await;
+                backoff.reset();
+                next += 1;
+            }
+            // A height at or below the final one without a block: the chain skipped it.
+            Ok(None) => {
+                tracing::debug!(height = next, "indexer: no block at this height");
+                next += 1;
+            }
+            Err(e) => {
+                tracing::warn!(height = next, error = %e, "indexer: reading a block failed; retrying");
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    }
+}
+
+async fn start_height(
+    client: &ChainClient,
+    store: &Store,
+    checkpoint: &str,
+) -> Result<u64, String> {
+    match store.checkpoint(checkpoint).map_err(|e| e.to_string())? {
+        Some(h) => Ok(h + 1),
+        None => Ok(client
+            .final_block()
+            .await
+            .map_err(|e| e.to_string())?
+            .height),
+    }
+}
+
+/// Stores the checkpoint, retrying until it is stored (or nobody listens any more): a lost
+/// checkpoint would only repeat blocks after a restart, but a store that fails is worth a
+/// warning every time.
+async fn store_checkpoint(
+    store: &Store,
+    name: &str,
+    height: u64,
+    events: &mpsc::Sender<ChainEvent>,
+) {
+    let mut backoff = Backoff(0);
+    while let Err(e) = store.set_checkpoint(name, height) {
+        tracing::warn!(height, error = %e, "indexer: storing the checkpoint failed; retrying");
+        if events.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff.next()).await;
+    }
+}
+
+/// The block at `height` (final) and the pending requests in it; `None` if the chain skipped
+/// the height.
+async fn index_block(
+    client: &ChainClient,
+    height: u64,
+) -> Result<Option<(BlockInfo, Vec<SeenRequest>)>, ChainError> {
+    let Some((block, receipts)) = client.block_receipts(height).await? else {
+        return Ok(None);
+    };
+    let mut seen = Vec::new();
+    for receipt in &receipts {
+        for (predecessor, request) in sign_requests(client.contract_id().as_str(), receipt) {
+            let pending: bool = client
+                .view("is_pending", &serde_json::json!({ "request": request }))
+                .await?;
+            if pending {
+                seen.push(SeenRequest {
+                    request,
+                    predecessor,
+                    height: block.height,
+                    entropy: block.random_value,
+                });
+            } else {
+                tracing::debug!(height, %predecessor, "indexer: sign request not pending (answered or refused)");
+            }
+        }
+    }
+    Ok(Some((block, seen)))
+}
+
+#[derive(Deserialize)]
+struct SignArgs {
+    request: SignRequest,
+}
+
+/// The `sign` calls to `contract` in `receipt`, as (predecessor, request). Malformed arguments
+/// are skipped with a warning (the contract refused those calls anyway).
+pub fn sign_requests(contract: &str, receipt: &ReceiptView) -> Vec<(String, SignatureRequest)> {
+    if receipt.receiver_id.as_str() != contract {
+        return Vec::new();
+    }
+    let ReceiptEnumView::Action { actions, .. } = &receipt.receipt else {
+        return Vec::new();
+    };
+    let predecessor = receipt.predecessor_id.to_string();
+    let mut found = Vec::new();
+    for action in actions {
+        let ActionView::FunctionCall {
+            method_name, args, ..
+        } = action
+        else {
+            continue;
+        };
+        if method_name != "sign" {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<SignArgs>(args)
+            .map_err(|e| e.to_string())
+            .and_then(|a| {
+                a.request
+                    .signature_request(&predecessor)
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(request) => found.push((predecessor.clone(), request)),
+            Err(e) => tracing::warn!(
+                receipt = %receipt.receipt_id,
+                %predecessor,
+                error = %e,
+                "indexer: skipping a sign call with malformed arguments"
+            ),
+        }
+    }
+    found
+}
