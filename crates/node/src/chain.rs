@@ -130,8 +130,8 @@ impl fmt::Debug for ChainClient {
 
 /// How one attempt at sending a signed transaction ended, short of an outcome.
 enum SendError {
-    /// The access key's nonce is past ours (`ak_nonce` when the server said).
-    Nonce(Option<u64>),
+    /// The access key's nonce (given) is already past ours.
+    Nonce(u64),
     /// The nonce is too far ahead of the chain: start again from the chain's nonce.
     NonceTooLarge,
     /// The block hash is too old or unknown: sign again.
@@ -391,6 +391,9 @@ impl ChainClient {
     /// `rpc_retries` times. A nonce the chain has already passed (another transaction of the
     /// same key got in first) or an expired block hash signs it again with a fresh nonce. A
     /// transaction that executed is never sent again.
+    ///
+    /// [`ChainError::Rpc`] means the outcome is unknown: the transaction may still execute, so
+    /// a caller that tries again must accept a refusal like "has already voted on this".
     pub async fn call(
         &self,
         method: &str,
@@ -408,15 +411,19 @@ impl ChainClient {
             gas: Gas::from_teragas(gas_tgas),
             deposit: Balance::from_yoctonear(deposit_yocto),
         }));
-        let mut attempt = 0;
+        // Read failures before sending, and transactions signed again.
+        let (mut failures, mut attempt) = (0, 0);
         loop {
-            let nonce = self.next_nonce(signer).await?;
-            let block_hash = match self.recent_block_hash().await {
-                Ok(h) => h,
-                Err(e) if attempt < self.settings.rpc_retries => {
-                    tracing::debug!(method, error = %e, "no block hash for a transaction; retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
+            let prepared = match self.next_nonce(signer).await {
+                Ok(nonce) => self.recent_block_hash().await.map(|h| (nonce, h)),
+                Err(e) => Err(e),
+            };
+            let (nonce, block_hash) = match prepared {
+                Ok(p) => p,
+                Err(ChainError::Rpc(e)) if failures < self.settings.rpc_retries => {
+                    tracing::debug!(method, error = %e, "cannot prepare a transaction yet; retrying");
+                    tokio::time::sleep(self.backoff(failures)).await;
+                    failures += 1;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -439,18 +446,15 @@ impl ChainClient {
                     )))
                 }
                 Err(SendError::Rpc(e)) => return Err(ChainError::Rpc(e)),
-                Err(SendError::Nonce(ak_nonce)) => {
-                    let chain = match ak_nonce {
-                        Some(n) => n,
-                        None => self.chain_nonce(signer).await?,
-                    };
+                Err(SendError::Nonce(chain)) => {
                     self.nonce.fetch_max(chain, Ordering::AcqRel);
                     format!("nonce {nonce} already used (key nonce {chain})")
                 }
                 Err(SendError::NonceTooLarge) => {
-                    let chain = self.chain_nonce(signer).await?;
-                    self.nonce.store(chain, Ordering::Release);
-                    format!("nonce {nonce} too far ahead (key nonce {chain})")
+                    // Start again from the chain's nonce.
+                    self.nonce.store(0, Ordering::Release);
+                    self.nonce_known.store(false, Ordering::Release);
+                    format!("nonce {nonce} too far ahead of the key's nonce")
                 }
                 Err(SendError::Expired) => "block hash expired".to_string(),
             };
@@ -506,7 +510,7 @@ impl ChainClient {
                                     return Ok(outcome);
                                 }
                             }
-                            return Err(SendError::Nonce(Some(*ak_nonce)));
+                            return Err(SendError::Nonce(*ak_nonce));
                         }
                         InvalidTxError::NonceTooLarge { .. } => {
                             return Err(SendError::NonceTooLarge)
