@@ -1,11 +1,172 @@
-//! The node process: wires storage, chain access, indexer, mesh, coordinator and HTTP.
+//! The node process: opens storage, loads keys, and wires chain access, the indexer, the
+//! coordinator and HTTP together; runs until SIGINT/SIGTERM.
 
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use near_account_id::AccountId;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use crate::chain::ChainClient;
 use crate::config::Config;
+use crate::coordinator::{Coordinator, Setup};
+use crate::http::{HttpState, Metrics, NodeStatus};
+use crate::indexer::{self, IndexerSettings};
+use crate::keys;
+use crate::mesh::{Endpoint, PeerDirectory};
+use crate::runner::Router;
+use crate::storage::{StorageKey, Store};
+use crate::tasks::Shared;
+
+const DATABASE_FILE: &str = "node.redb";
+/// Blocks the indexer may run ahead of the coordinator.
+const EVENT_QUEUE: usize = 4096;
 
 /// Runs the node until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), String> {
-    Err(format!(
-        "node {}: the daemon is not wired yet",
-        config.node.account_id
-    ))
+    run_until(config, shutdown_signal()).await
+}
+
+/// Runs the node until `shutdown` completes (tests run several nodes in one process).
+pub async fn run_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let store = Arc::new(open_store(&config)?);
+    let account_key =
+        keys::load_account_key(&config.node.account_key_file, &config.node.account_id)
+            .map_err(|e| e.to_string())?;
+    let sign_public_key = account_key.secret_key.public_key().to_string();
+    let tls = keys::load_tls_identity(&config.mesh.tls_key_file).map_err(|e| e.to_string())?;
+    let contract: AccountId = config
+        .near
+        .contract_id
+        .parse()
+        .map_err(|e| format!("near.contract_id: {e}"))?;
+    let chain = Arc::new(ChainClient::new(
+        &config.near.rpc_url,
+        contract,
+        Some(account_key),
+    ));
+    let directory = PeerDirectory::default();
+    let endpoint = Arc::new(Endpoint::new(tls, directory.clone()).map_err(|e| e.to_string())?);
+    let metrics = Arc::new(Metrics::new());
+    let status = Arc::new(RwLock::new(NodeStatus {
+        account_id: config.node.account_id.clone(),
+        ..NodeStatus::default()
+    }));
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|e| format!("http.listen {}: {e}", config.http.listen))?;
+    let http = HttpState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+    };
+    let http_task = tokio::spawn(async move {
+        if let Err(error) = crate::http::serve(http_listener, http).await {
+            tracing::error!(%error, "HTTP server stopped");
+        }
+    });
+
+    let generation = generation_runtime()?;
+    let shared = Arc::new(Shared {
+        account: config.node.account_id.clone(),
+        chain: chain.clone(),
+        store: store.clone(),
+        router: Router::default(),
+        metrics,
+        timeouts: config.timeouts.clone(),
+    });
+    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let indexer = tokio::spawn(indexer::run(
+        chain,
+        store,
+        events,
+        IndexerSettings::default(),
+    ));
+    let coordinator = Coordinator::new(
+        shared,
+        Setup {
+            config: config.clone(),
+            sign_public_key,
+            endpoint,
+            directory,
+            status,
+            generation: generation.handle().clone(),
+        },
+    );
+    tracing::info!(account = %config.node.account_id, "node started");
+    tokio::select! {
+        () = coordinator.run(events_rx) => tracing::warn!("coordinator stopped"),
+        () = shutdown => tracing::info!("shutting down"),
+    }
+    indexer.abort();
+    http_task.abort();
+    generation.shutdown_background();
+    Ok(())
+}
+
+fn open_store(config: &Config) -> Result<Store, String> {
+    let key = storage_key(config)?;
+    std::fs::create_dir_all(&config.node.data_dir).map_err(|e| {
+        format!(
+            "node.data_dir {}: cannot create it: {e}",
+            config.node.data_dir.display()
+        )
+    })?;
+    let path = config.node.data_dir.join(DATABASE_FILE);
+    Store::open(&path, &key).map_err(|e| format!("storage {}: {e}", path.display()))
+}
+
+/// The storage key from the environment variable or file the config names.
+fn storage_key(config: &Config) -> Result<StorageKey, String> {
+    let text = match (&config.storage.key_env, &config.storage.key_file) {
+        (Some(name), _) => Zeroizing::new(
+            std::env::var(name)
+                .map_err(|_| format!("storage.key_env: environment variable {name} is not set"))?,
+        ),
+        (None, Some(path)) => read_key_file(path)?,
+        (None, None) => return Err("storage: no key source".into()),
+    };
+    StorageKey::from_hex(text.trim()).map_err(|e| format!("storage key: {e}"))
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, String> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("storage.key_file {}: {e}", path.display()))
+}
+
+/// Triple and presignature runs get their own thread, so a long batch never holds up
+/// signing, the mesh or the indexer on the main runtime.
+fn generation_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("generation")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the generation runtime: {e}"))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

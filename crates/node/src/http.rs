@@ -109,6 +109,8 @@ pub struct NodeStatus {
     pub peers_up: Vec<u32>,
     pub triples_owned: usize,
     pub presignatures_owned: usize,
+    /// Sign requests seen and not yet known to be answered.
+    pub requests_pending: usize,
 }
 
 #[derive(Clone)]

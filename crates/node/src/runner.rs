@@ -90,13 +90,26 @@ impl Router {
         true
     }
 
-    /// Routes everything the mesh receives until the mesh closes.
-    pub async fn route_inbox(self, mut inbox: mpsc::Receiver<(ParticipantId, MeshMessage)>) {
+    /// Routes everything the mesh receives until the mesh closes: protocol messages to their
+    /// runs, job announcements to `jobs` (dropped with a warning when the receiver lags).
+    pub async fn route_inbox(
+        self,
+        mut inbox: mpsc::Receiver<(ParticipantId, MeshMessage)>,
+        jobs: mpsc::Sender<(ParticipantId, Vec<u8>)>,
+    ) {
         while let Some((from, message)) = inbox.recv().await {
-            if let MeshMessage::Protocol { instance, payload } = message {
-                if !self.deliver(from, instance, payload) {
-                    tracing::warn!(peer = %from, "runner: no room for a protocol message; dropped");
+            match message {
+                MeshMessage::Protocol { instance, payload } => {
+                    if !self.deliver(from, instance, payload) {
+                        tracing::warn!(peer = %from, "runner: no room for a protocol message; dropped");
+                    }
                 }
+                MeshMessage::Job(body) => {
+                    if jobs.try_send((from, body)).is_err() {
+                        tracing::warn!(peer = %from, "runner: no room for a job announcement; dropped");
+                    }
+                }
+                MeshMessage::Heartbeat => {}
             }
         }
     }
@@ -105,27 +118,106 @@ impl Router {
 /// Drives `protocol` as `me` among `participants` until it returns its output or an error.
 /// Every wait is bounded by the protocol's own deadline.
 pub async fn run<P: Protocol>(
-    mut protocol: P,
+    protocol: P,
     instance: InstanceId,
     me: ParticipantId,
     participants: &[ParticipantId],
     mesh: &Mesh,
     router: &Router,
 ) -> Result<P::Output, ProtocolError> {
+    run_with(protocol, instance, me, participants, mesh, router, None).await
+}
+
+/// Like [`run`], but gives up as soon as a participant has been down (silent on the mesh)
+/// for `down_for`: a run that cannot finish should free its node for work that can, rather
+/// than wait out its deadline.
+pub async fn run_while_up<P: Protocol>(
+    protocol: P,
+    instance: InstanceId,
+    me: ParticipantId,
+    participants: &[ParticipantId],
+    mesh: &Mesh,
+    router: &Router,
+    down_for: Duration,
+) -> Result<P::Output, ProtocolError> {
+    run_with(
+        protocol,
+        instance,
+        me,
+        participants,
+        mesh,
+        router,
+        Some(down_for),
+    )
+    .await
+}
+
+async fn run_with<P: Protocol>(
+    mut protocol: P,
+    instance: InstanceId,
+    me: ParticipantId,
+    participants: &[ParticipantId],
+    mesh: &Mesh,
+    router: &Router,
+    down_for: Option<Duration>,
+) -> Result<P::Output, ProtocolError> {
     let mut inbox = router.register(instance);
-    let result = drive(&mut protocol, instance, me, participants, mesh, &mut inbox).await;
+    let watch = Liveness {
+        mesh,
+        participants,
+        down_for,
+        down_since: None,
+    };
+    let result = drive(&mut protocol, instance, me, mesh, &mut inbox, watch).await;
     router.unregister(&instance);
     result
+}
+
+/// Watches that a run's participants stay up.
+struct Liveness<'a> {
+    mesh: &'a Mesh,
+    participants: &'a [ParticipantId],
+    down_for: Option<Duration>,
+    down_since: Option<(ParticipantId, Instant)>,
+}
+
+impl Liveness<'_> {
+    fn check(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        let Some(limit) = self.down_for else {
+            return Ok(());
+        };
+        let alive = self.mesh.alive();
+        let down = self
+            .participants
+            .iter()
+            .copied()
+            .find(|p| alive.binary_search(p).is_err());
+        self.down_since = match (down, self.down_since) {
+            (None, _) => None,
+            (Some(peer), Some((same, since))) if peer == same => Some((same, since)),
+            (Some(peer), _) => Some((peer, now)),
+        };
+        match self.down_since {
+            Some((peer, since)) if now.duration_since(since) >= limit => {
+                Err(ProtocolError::Failed {
+                    reason: format!("{peer} is down"),
+                    suspect: None,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 async fn drive<P: Protocol>(
     protocol: &mut P,
     instance: InstanceId,
     me: ParticipantId,
-    participants: &[ParticipantId],
     mesh: &Mesh,
     inbox: &mut mpsc::Receiver<Delivery>,
+    mut watch: Liveness<'_>,
 ) -> Result<P::Output, ProtocolError> {
+    let participants = watch.participants;
     loop {
         match protocol.poll(Instant::now())? {
             Step::Send(message) => {
@@ -158,6 +250,7 @@ async fn drive<P: Protocol>(
                     }
                     _ = tokio::time::sleep(DEADLINE_TICK) => {}
                 }
+                watch.check(Instant::now())?;
             }
         }
     }

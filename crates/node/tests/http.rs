@@ -17,6 +17,7 @@ fn state() -> HttpState {
         peers_up: vec![0, 1, 2],
         triples_owned: 12,
         presignatures_owned: 3,
+        requests_pending: 5,
     };
     HttpState {
         metrics: Arc::new(Metrics::new()),

@@ -30,7 +30,8 @@ async fn network(n: u32) -> Vec<Node> {
         .into_iter()
         .map(|(id, mesh, inbox)| {
             let router = Router::default();
-            tokio::spawn(router.clone().route_inbox(inbox));
+            let (jobs, _jobs_rx) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(router.clone().route_inbox(inbox, jobs));
             Node {
                 id,
                 mesh: Arc::new(mesh),

@@ -6,6 +6,7 @@ use thiserror::Error;
 const VERSION: u8 = 1;
 const HEARTBEAT: u8 = 0;
 const PROTOCOL: u8 = 1;
+const JOB: u8 = 2;
 
 /// Names one protocol run (a keygen, a triple batch, a presignature, a signature); every
 /// participant derives the same id for the same run.
@@ -21,6 +22,9 @@ pub enum MeshMessage {
         instance: InstanceId,
         payload: Vec<u8>,
     },
+    /// A job announcement (e.g. "I start a triple batch among you"): its body is parsed by the
+    /// coordinator, which checks it like any other input from a peer.
+    Job(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -46,6 +50,12 @@ impl MeshMessage {
                 frame.extend_from_slice(&[VERSION, PROTOCOL]);
                 frame.extend_from_slice(&instance.0);
                 frame.extend_from_slice(payload);
+                frame
+            }
+            MeshMessage::Job(body) => {
+                let mut frame = Vec::with_capacity(2 + body.len());
+                frame.extend_from_slice(&[VERSION, JOB]);
+                frame.extend_from_slice(body);
                 frame
             }
         }
@@ -74,6 +84,7 @@ impl MeshMessage {
                     payload: payload.to_vec(),
                 })
             }
+            JOB => Ok(MeshMessage::Job(body.to_vec())),
             other => Err(MessageError::Kind(other)),
         }
     }
@@ -96,6 +107,8 @@ mod tests {
                 instance: InstanceId([1; 32]),
                 payload: vec![1, 2, 3],
             },
+            MeshMessage::Job(vec![]),
+            MeshMessage::Job(b"{}".to_vec()),
         ] {
             assert_eq!(MeshMessage::decode(&message.encode()).unwrap(), message);
         }

@@ -270,6 +270,45 @@ impl Store {
             .collect()
     }
 
+    /// Every asset `owner` has, with who shares it (read at startup to rebuild the owner's
+    /// index; the secret parts are dropped at once).
+    fn asset_participants<T: DeserializeOwned>(
+        &self,
+        kind: &AssetKind,
+        owner: ParticipantId,
+        participants: impl Fn(&T) -> Vec<ParticipantId>,
+    ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let table = txn.open_table(kind.table).map_err(db_error)?;
+        let range = table
+            .range((owner.0, 0)..=(owner.0, u64::MAX))
+            .map_err(db_error)?;
+        range
+            .map(|entry| {
+                let (key, sealed) = entry.map_err(db_error)?;
+                let id = key.value().1;
+                let value: T = self.unseal(&place(kind.name, owner, id), sealed.value())?;
+                Ok((id, participants(&value)))
+            })
+            .collect()
+    }
+
+    pub fn triple_participants(
+        &self,
+        owner: ParticipantId,
+    ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
+        self.asset_participants(&TRIPLE, owner, |t: &Triple| t.participants.clone())
+    }
+
+    pub fn presignature_participants(
+        &self,
+        owner: ParticipantId,
+    ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
+        self.asset_participants(&PRESIGNATURE, owner, |p: &Presignature| {
+            p.participants.clone()
+        })
+    }
+
     pub fn put_triples(
         &self,
         owner: ParticipantId,

@@ -1,0 +1,326 @@
+//! Job announcements: the owner of a triple batch or presignature, or the leader of a
+//! signature, tells the other participants what it starts, and they join in. Every run's
+//! protocol instance id is the hash of its announcement, so all participants agree on it
+//! without another round.
+//!
+//! An announcement comes from a peer, so it is checked like any outside input
+//! ([`Job::check`]): only an asset's owner can announce work on it (a peer cannot make this
+//! node spend another owner's triples), and only for the current epoch and participants.
+
+use chainsig_primitives::{ParticipantId, SignatureRequest};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::leader::RequestId;
+use crate::mesh::message::InstanceId;
+use crate::storage::AssetId;
+
+const INSTANCE_DOMAIN: &[u8] = b"chainsig/v1/instance";
+const KEYGEN_DOMAIN: &[u8] = b"chainsig/v1/keygen";
+const RESHARE_DOMAIN: &[u8] = b"chainsig/v1/reshare";
+
+/// The largest triple batch a peer may announce.
+pub const MAX_TRIPLE_BATCH: u32 = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Job {
+    /// `count` triples, ids `first_id..first_id + count` of `owner`.
+    Triples {
+        epoch: u64,
+        owner: ParticipantId,
+        first_id: AssetId,
+        count: u32,
+        participants: Vec<ParticipantId>,
+    },
+    /// Presignature `id` of `owner` from two of its triples.
+    Presignature {
+        epoch: u64,
+        owner: ParticipantId,
+        id: AssetId,
+        triples: [AssetId; 2],
+        participants: Vec<ParticipantId>,
+    },
+    /// A signature for `request` with `leader`'s presignature `presignature`.
+    Sign {
+        epoch: u64,
+        leader: ParticipantId,
+        presignature: AssetId,
+        request: SignatureRequest,
+        /// The block that carried the request and its random value, which every
+        /// participant must have seen itself.
+        height: u64,
+        entropy: [u8; 32],
+        participants: Vec<ParticipantId>,
+    },
+    /// The leader's `respond` for the request landed: stop tracking it.
+    Answered { request: RequestId },
+}
+
+/// A job with the exact bytes that announce it (the instance id hashes those bytes).
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    pub job: Job,
+    pub body: Vec<u8>,
+}
+
+impl Announcement {
+    /// This node's own job.
+    pub fn new(job: Job) -> Self {
+        let body = job.encode();
+        Self { job, body }
+    }
+
+    /// A peer's announcement, as received.
+    pub fn received(body: Vec<u8>) -> Result<Self, JobError> {
+        Ok(Self {
+            job: Job::decode(&body)?,
+            body,
+        })
+    }
+
+    pub fn instance(&self) -> InstanceId {
+        Job::instance(&self.body)
+    }
+}
+
+/// Why a peer's announcement is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    #[error("announcement does not parse: {0}")]
+    Malformed(String),
+    #[error("epoch {0} is not the current one")]
+    Epoch(u64),
+    #[error("announced by {sender}, but {owner} owns it")]
+    NotOwner {
+        sender: ParticipantId,
+        owner: ParticipantId,
+    },
+    #[error("bad participant set: {0}")]
+    Participants(&'static str),
+    #[error("batch of {0} triples is too large")]
+    BatchSize(u32),
+}
+
+/// What an announcement is checked against: this node's view of the current epoch.
+pub struct Membership<'a> {
+    pub epoch: u64,
+    pub me: ParticipantId,
+    /// The current participants, sorted.
+    pub participants: &'a [ParticipantId],
+    pub threshold: usize,
+}
+
+impl Job {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("jobs serialize to JSON")
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Self, JobError> {
+        serde_json::from_slice(body).map_err(|e| JobError::Malformed(e.to_string()))
+    }
+
+    /// The run's protocol instance: the hash of the announcement's bytes.
+    pub fn instance(body: &[u8]) -> InstanceId {
+        InstanceId(
+            Sha256::new()
+                .chain_update(INSTANCE_DOMAIN)
+                .chain_update(body)
+                .finalize()
+                .into(),
+        )
+    }
+
+    /// Checks an announcement `sender` made against this node's membership.
+    pub fn check(&self, sender: ParticipantId, members: &Membership<'_>) -> Result<(), JobError> {
+        let (epoch, owner, participants) = match self {
+            Job::Answered { .. } => return Ok(()),
+            Job::Triples {
+                epoch,
+                owner,
+                count,
+                participants,
+                ..
+            } => {
+                if *count == 0 || *count > MAX_TRIPLE_BATCH {
+                    return Err(JobError::BatchSize(*count));
+                }
+                (*epoch, *owner, participants)
+            }
+            Job::Presignature {
+                epoch,
+                owner,
+                participants,
+                ..
+            } => (*epoch, *owner, participants),
+            Job::Sign {
+                epoch,
+                leader,
+                participants,
+                ..
+            } => (*epoch, *leader, participants),
+        };
+        if epoch != members.epoch {
+            return Err(JobError::Epoch(epoch));
+        }
+        if owner != sender {
+            return Err(JobError::NotOwner { sender, owner });
+        }
+        check_participants(participants, sender, members)
+    }
+}
+
+fn check_participants(
+    participants: &[ParticipantId],
+    sender: ParticipantId,
+    members: &Membership<'_>,
+) -> Result<(), JobError> {
+    if !participants.windows(2).all(|w| w[0] < w[1]) {
+        return Err(JobError::Participants("not sorted and distinct"));
+    }
+    if participants.len() < members.threshold {
+        return Err(JobError::Participants("fewer than the threshold"));
+    }
+    if participants
+        .iter()
+        .any(|p| members.participants.binary_search(p).is_err())
+    {
+        return Err(JobError::Participants(
+            "includes someone who is not a participant",
+        ));
+    }
+    if participants.binary_search(&members.me).is_err() {
+        return Err(JobError::Participants("does not include this node"));
+    }
+    if participants.binary_search(&sender).is_err() {
+        return Err(JobError::Participants("does not include its sender"));
+    }
+    Ok(())
+}
+
+/// The key generation run of a contract's initial candidates: every candidate computes it.
+pub fn keygen_instance(
+    contract: &str,
+    participants: &[ParticipantId],
+    threshold: usize,
+) -> InstanceId {
+    set_instance(KEYGEN_DOMAIN, contract, 0, participants, threshold)
+}
+
+/// The reshare run into epoch `new_epoch`.
+pub fn reshare_instance(
+    contract: &str,
+    new_epoch: u64,
+    participants: &[ParticipantId],
+    threshold: usize,
+) -> InstanceId {
+    set_instance(RESHARE_DOMAIN, contract, new_epoch, participants, threshold)
+}
+
+fn set_instance(
+    domain: &[u8],
+    contract: &str,
+    epoch: u64,
+    participants: &[ParticipantId],
+    threshold: usize,
+) -> InstanceId {
+    let mut hash = Sha256::new()
+        .chain_update(domain)
+        .chain_update((contract.len() as u64).to_be_bytes())
+        .chain_update(contract.as_bytes())
+        .chain_update(epoch.to_be_bytes())
+        .chain_update((threshold as u64).to_be_bytes());
+    for p in participants {
+        hash.update(p.0.to_be_bytes());
+    }
+    InstanceId(hash.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[u32]) -> Vec<ParticipantId> {
+        list.iter().copied().map(ParticipantId).collect()
+    }
+
+    fn triples(owner: u32, participants: &[u32]) -> Job {
+        Job::Triples {
+            epoch: 0,
+            owner: ParticipantId(owner),
+            first_id: 10,
+            count: 4,
+            participants: ids(participants),
+        }
+    }
+
+    fn check(job: &Job, sender: u32, me: u32) -> Result<(), JobError> {
+        let all = ids(&[0, 1, 2]);
+        job.check(
+            ParticipantId(sender),
+            &Membership {
+                epoch: 0,
+                me: ParticipantId(me),
+                participants: &all,
+                threshold: 2,
+            },
+        )
+    }
+
+    #[test]
+    fn an_owners_announcement_passes_and_round_trips() {
+        let job = triples(0, &[0, 1, 2]);
+        assert_eq!(check(&job, 0, 1), Ok(()));
+        let body = job.encode();
+        assert_eq!(Job::decode(&body).unwrap(), job);
+        assert_eq!(Job::instance(&body), Job::instance(&job.encode()));
+    }
+
+    #[test]
+    fn only_the_owner_may_announce() {
+        assert!(matches!(
+            check(&triples(0, &[0, 1, 2]), 2, 1),
+            Err(JobError::NotOwner { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_sets_and_epochs_are_refused() {
+        assert!(
+            check(&triples(0, &[0, 3]), 0, 0).is_err(),
+            "3 is no participant"
+        );
+        assert!(check(&triples(0, &[1, 0]), 0, 1).is_err(), "unsorted");
+        assert!(check(&triples(0, &[0]), 0, 0).is_err(), "below threshold");
+        assert!(check(&triples(0, &[0, 2]), 0, 1).is_err(), "not for me");
+        assert!(
+            check(&triples(0, &[1, 2]), 0, 1).is_err(),
+            "sender not in it"
+        );
+        let mut stale = triples(0, &[0, 1]);
+        if let Job::Triples { epoch, .. } = &mut stale {
+            *epoch = 7;
+        }
+        assert_eq!(check(&stale, 0, 1), Err(JobError::Epoch(7)));
+        let mut huge = triples(0, &[0, 1]);
+        if let Job::Triples { count, .. } = &mut huge {
+            *count = MAX_TRIPLE_BATCH + 1;
+        }
+        assert!(check(&huge, 0, 1).is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(matches!(
+            Job::decode(b"\xff{not json"),
+            Err(JobError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn set_instances_differ_by_epoch_and_set() {
+        let a = reshare_instance("c", 1, &ids(&[0, 1]), 2);
+        assert_ne!(a, reshare_instance("c", 2, &ids(&[0, 1]), 2));
+        assert_ne!(a, reshare_instance("c", 1, &ids(&[0, 2]), 2));
+        assert_ne!(a, keygen_instance("c", &ids(&[0, 1]), 2));
+    }
+}

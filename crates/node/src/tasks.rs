@@ -1,0 +1,434 @@
+//! The runs the coordinator starts, each as its own task: key generation, triple batches,
+//! presignatures and signatures, plus the transactions that follow them. A run reads and
+//! writes storage itself and reports back only what the coordinator's bookkeeping needs
+//! ([`Done`]).
+//!
+//! Use-once: the inputs a run consumes (two triples, a presignature) are taken from storage,
+//! which commits their removal, before the run sends its first message.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chainsig_mpc::keygen::key_limits;
+use chainsig_mpc::presign::presign_limits;
+use chainsig_mpc::sign::sign_limits;
+use chainsig_mpc::triples::triple_limits;
+use chainsig_mpc::{KeyShare, ParticipantId, SignArgs};
+use chainsig_primitives::{Payload, SignatureRequest, SignatureResponse};
+use serde_json::json;
+
+use crate::chain::{ChainClient, ChainError};
+use crate::config::TimeoutSection;
+use crate::http::Metrics;
+use crate::jobs::{Announcement, Job};
+use crate::leader::RequestId;
+use crate::mesh::message::{InstanceId, MeshMessage};
+use crate::mesh::network::Mesh;
+use crate::runner::{self, Router};
+use crate::storage::{AssetId, Store};
+
+/// Gas for the node's own transactions (`respond` burns about 5.4 TGas, votes under 2).
+const RESPOND_TGAS: u64 = 50;
+const VOTE_TGAS: u64 = 30;
+/// A run gives up once a participant has been silent this long on top of the mesh's own
+/// peer timeout: the request or asset is retried with live participants.
+const PEER_DOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// What every run needs, for the node's lifetime.
+pub struct Shared {
+    pub account: String,
+    pub chain: Arc<ChainClient>,
+    pub store: Arc<Store>,
+    pub router: Router,
+    pub metrics: Arc<Metrics>,
+    pub timeouts: TimeoutSection,
+}
+
+/// One epoch's signing set as this node takes part in it.
+#[derive(Clone)]
+pub struct Session {
+    pub epoch: u64,
+    pub me: ParticipantId,
+    /// All current participants, sorted.
+    pub participants: Vec<ParticipantId>,
+    pub threshold: usize,
+    pub key: Arc<KeyShare>,
+    pub mesh: Arc<Mesh>,
+}
+
+/// A finished run, as the coordinator sees it.
+#[derive(Debug)]
+pub enum Done {
+    Keygen(Result<(), String>),
+    /// A transaction (vote, join) finished; the next block's state shows its effect.
+    Transaction,
+    Triples {
+        mine: bool,
+        first_id: AssetId,
+        count: u64,
+        set: Vec<ParticipantId>,
+        ok: bool,
+    },
+    Presignature {
+        mine: bool,
+        id: AssetId,
+        set: Vec<ParticipantId>,
+        ok: bool,
+    },
+    Signed {
+        request: RequestId,
+        outcome: SignOutcome,
+    },
+    /// A run this node joined as a follower ended.
+    Followed,
+}
+
+#[derive(Debug)]
+pub enum SignOutcome {
+    /// This node's `respond` landed.
+    Responded {
+        latency: Duration,
+    },
+    /// The contract no longer waits for it (someone else answered, or it timed out).
+    NotPending,
+    /// The presignature was not used (the request turned out answered before it was taken).
+    Unused {
+        presignature: AssetId,
+        set: Vec<ParticipantId>,
+    },
+    Failed(String),
+}
+
+fn ms(timeout_ms: u64) -> Duration {
+    Duration::from_millis(timeout_ms)
+}
+
+/// Tells `set` (but this node) about a run.
+pub fn announce(mesh: &Mesh, me: ParticipantId, set: &[ParticipantId], body: &[u8]) {
+    let message = MeshMessage::Job(body.to_vec());
+    for &peer in set.iter().filter(|&&p| p != me) {
+        if let Err(error) = mesh.send(peer, &message) {
+            tracing::warn!(%peer, %error, "job announcement not sent");
+        }
+    }
+}
+
+/// Key generation among the initial candidates; the share is stored under epoch 0.
+pub async fn keygen(
+    shared: Arc<Shared>,
+    mesh: Arc<Mesh>,
+    me: ParticipantId,
+    participants: Vec<ParticipantId>,
+    threshold: usize,
+    instance: InstanceId,
+) -> Done {
+    let result = async {
+        let limits = key_limits(participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
+        let protocol = chainsig_mpc::keygen(&participants, me, threshold, limits)
+            .map_err(|e| e.to_string())?;
+        let share = runner::run(protocol, instance, me, &participants, &mesh, &shared.router)
+            .await
+            .map_err(|e| e.to_string())?;
+        shared
+            .store
+            .put_key_share(0, &share)
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    Done::Keygen(result)
+}
+
+/// Sends a contract call as this node and logs how it went.
+pub async fn transact(shared: Arc<Shared>, method: &'static str, args: serde_json::Value) -> Done {
+    match shared.chain.call(method, &args, VOTE_TGAS, 0).await {
+        Ok(_) => tracing::info!(method, "transaction landed"),
+        Err(error) => tracing::warn!(method, %error, "transaction failed"),
+    }
+    Done::Transaction
+}
+
+/// A triple batch, as owner or follower; every participant stores the triples under the
+/// owner's ids.
+pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, mine: bool) -> Done {
+    let instance = run.instance();
+    let Job::Triples {
+        owner,
+        first_id,
+        count,
+        participants,
+        ..
+    } = run.job
+    else {
+        unreachable!("triples() runs triple jobs")
+    };
+    if mine {
+        announce(&session.mesh, session.me, &participants, &run.body);
+    }
+    let result = async {
+        let limits = triple_limits(participants.len()).with_timeout(ms(shared.timeouts.triple_ms));
+        let protocol = chainsig_mpc::generate_triples(
+            &participants,
+            session.me,
+            session.threshold,
+            count as usize,
+            limits,
+        )
+        .map_err(|e| e.to_string())?;
+        let triples = runner::run_while_up(
+            protocol,
+            instance,
+            session.me,
+            &participants,
+            &session.mesh,
+            &shared.router,
+            PEER_DOWN_GRACE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let numbered: Vec<_> = (first_id..).zip(triples).collect();
+        shared
+            .store
+            .put_triples(owner, &numbered)
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(error) = &result {
+        tracing::warn!(%owner, first_id, count, %error, "triple batch failed");
+    }
+    Done::Triples {
+        mine,
+        first_id,
+        count: u64::from(count),
+        set: participants,
+        ok: result.is_ok(),
+    }
+}
+
+/// A presignature from two of the owner's triples (taken from storage first).
+pub async fn presignature(
+    shared: Arc<Shared>,
+    session: Session,
+    run: Announcement,
+    mine: bool,
+) -> Done {
+    let instance = run.instance();
+    let Job::Presignature {
+        owner,
+        id,
+        triples,
+        participants,
+        ..
+    } = run.job
+    else {
+        unreachable!("presignature() runs presignature jobs")
+    };
+    let result = async {
+        let [t0, t1] = shared
+            .store
+            .take_triples(owner, triples)
+            .map_err(|e| e.to_string())?;
+        if mine {
+            announce(&session.mesh, session.me, &participants, &run.body);
+        }
+        let limits = presign_limits().with_timeout(ms(shared.timeouts.presign_ms));
+        let protocol = chainsig_mpc::presign(&participants, &session.key, t0, t1, limits)
+            .map_err(|e| e.to_string())?;
+        let presignature = runner::run_while_up(
+            protocol,
+            instance,
+            session.me,
+            &participants,
+            &session.mesh,
+            &shared.router,
+            PEER_DOWN_GRACE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        shared
+            .store
+            .put_presignature(owner, id, &presignature)
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(error) = &result {
+        tracing::warn!(%owner, id, %error, "presignature failed");
+    }
+    Done::Presignature {
+        mine,
+        id,
+        set: participants,
+        ok: result.is_ok(),
+    }
+}
+
+/// What a signing run needs to know about its request.
+pub struct SignInputs {
+    pub request: SignatureRequest,
+    pub request_id: RequestId,
+    pub height: u64,
+    pub entropy: [u8; 32],
+    pub seen_at: Instant,
+}
+
+fn sign_args(inputs: &SignInputs) -> Result<SignArgs, String> {
+    let Payload::Ecdsa(payload) = inputs.request.payload;
+    Ok(SignArgs {
+        payload,
+        tweak: inputs.request.tweak,
+        entropy: inputs.entropy,
+    })
+}
+
+/// Leads one signature: (for a backup leader, first checks the request still waits), takes
+/// the presignature, announces, signs, and sends `respond` with the verified signature.
+pub async fn lead_signature(
+    shared: Arc<Shared>,
+    session: Session,
+    inputs: SignInputs,
+    presignature: AssetId,
+    set: Vec<ParticipantId>,
+    check_pending_first: bool,
+) -> Done {
+    let request = inputs.request_id;
+    if check_pending_first {
+        match is_pending(&shared.chain, &inputs.request).await {
+            Ok(false) => {
+                return Done::Signed {
+                    request,
+                    outcome: SignOutcome::NotPending,
+                }
+            }
+            Ok(true) => {}
+            Err(error) => {
+                tracing::warn!(%error, "is_pending check failed");
+                return Done::Signed {
+                    request,
+                    outcome: SignOutcome::Unused { presignature, set },
+                };
+            }
+        }
+    }
+    let outcome = match sign_and_respond(&shared, &session, &inputs, presignature, set).await {
+        Ok(outcome) => outcome,
+        Err(error) => SignOutcome::Failed(error),
+    };
+    Done::Signed { request, outcome }
+}
+
+async fn sign_and_respond(
+    shared: &Shared,
+    session: &Session,
+    inputs: &SignInputs,
+    presignature_id: AssetId,
+    set: Vec<ParticipantId>,
+) -> Result<SignOutcome, String> {
+    let presignature = shared
+        .store
+        .take_presignature(session.me, presignature_id)
+        .map_err(|e| e.to_string())?;
+    let job = Job::Sign {
+        epoch: session.epoch,
+        leader: session.me,
+        presignature: presignature_id,
+        request: inputs.request,
+        height: inputs.height,
+        entropy: inputs.entropy,
+        participants: set.clone(),
+    };
+    let run = Announcement::new(job);
+    announce(&session.mesh, session.me, &set, &run.body);
+    let limits = sign_limits().with_timeout(ms(shared.timeouts.sign_ms));
+    let protocol = chainsig_mpc::sign(
+        &session.key,
+        presignature,
+        session.me,
+        &sign_args(inputs)?,
+        limits,
+    )
+    .map_err(|e| e.to_string())?;
+    let signature = runner::run_while_up(
+        protocol,
+        run.instance(),
+        session.me,
+        &set,
+        &session.mesh,
+        &shared.router,
+        PEER_DOWN_GRACE,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .ok_or("the leader's signing run ended without a signature")?;
+    let args = json!({
+        "request": inputs.request,
+        "response": SignatureResponse::Secp256k1(signature),
+    });
+    match shared.chain.call("respond", &args, RESPOND_TGAS, 0).await {
+        Ok(_) => {
+            let answered = Job::Answered {
+                request: inputs.request_id,
+            }
+            .encode();
+            announce(&session.mesh, session.me, &session.participants, &answered);
+            Ok(SignOutcome::Responded {
+                latency: inputs.seen_at.elapsed(),
+            })
+        }
+        Err(ChainError::Failed(message)) if message.contains("pending") => {
+            Ok(SignOutcome::NotPending)
+        }
+        Err(error) => Err(format!("respond: {error}")),
+    }
+}
+
+/// Joins a signature another node leads (the presignature is taken first).
+pub async fn follow_signature(
+    shared: Arc<Shared>,
+    session: Session,
+    inputs: SignInputs,
+    leader: ParticipantId,
+    presignature_id: AssetId,
+    set: Vec<ParticipantId>,
+    instance: InstanceId,
+) -> Done {
+    let result = async {
+        let presignature = shared
+            .store
+            .take_presignature(leader, presignature_id)
+            .map_err(|e| e.to_string())?;
+        let limits = sign_limits().with_timeout(ms(shared.timeouts.sign_ms));
+        let protocol = chainsig_mpc::sign(
+            &session.key,
+            presignature,
+            leader,
+            &sign_args(&inputs)?,
+            limits,
+        )
+        .map_err(|e| e.to_string())?;
+        runner::run_while_up(
+            protocol,
+            instance,
+            session.me,
+            &set,
+            &session.mesh,
+            &shared.router,
+            PEER_DOWN_GRACE,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(%leader, presignature_id, %error, "signature (as follower) failed");
+    }
+    Done::Followed
+}
+
+/// Whether the contract still waits for `request`.
+pub async fn is_pending(
+    chain: &ChainClient,
+    request: &SignatureRequest,
+) -> Result<bool, ChainError> {
+    chain
+        .view("is_pending", &json!({ "request": request }))
+        .await
+}
