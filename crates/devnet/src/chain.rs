@@ -325,7 +325,7 @@ impl Chain {
         let mut included = Vec::new();
         let mut tx_outcomes = Vec::new();
         let mut stored_receipts = Vec::new();
-        for tx in std::mem::take(&mut self.pool) {
+        for tx in nonce_ordered(std::mem::take(&mut self.pool)) {
             let h = tx.get().get_hash();
             self.pool_hashes.remove(&h);
             match self.runtime.apply_tx(&mut self.state, &tx, &ctx) {
@@ -569,4 +569,29 @@ impl Chain {
             complete,
         })
     }
+}
+
+/// The pool's transactions as a block takes them: each access key's transactions in nonce
+/// order, in the places that key's transactions arrived in. nearcore's pool does the same, so
+/// a client that sends several transactions from one key at once (each with the next nonce)
+/// does not see them fail for arriving out of order.
+fn nonce_ordered(pool: Vec<VerifiedTx>) -> Vec<VerifiedTx> {
+    let key = |tx: &VerifiedTx| {
+        let t = &tx.get().transaction;
+        (t.signer_id().clone(), t.public_key().clone())
+    };
+    let mut places: HashMap<_, Vec<usize>> = HashMap::new();
+    for (i, tx) in pool.iter().enumerate() {
+        places.entry(key(tx)).or_default().push(i);
+    }
+    let mut slots: Vec<Option<VerifiedTx>> = pool.into_iter().map(Some).collect();
+    let mut ordered: Vec<Option<VerifiedTx>> = (0..slots.len()).map(|_| None).collect();
+    for positions in places.values() {
+        let mut txs: Vec<VerifiedTx> = positions.iter().filter_map(|&i| slots[i].take()).collect();
+        txs.sort_by_key(|tx| tx.get().transaction.nonce().nonce());
+        for (&i, tx) in positions.iter().zip(txs) {
+            ordered[i] = Some(tx);
+        }
+    }
+    ordered.into_iter().flatten().collect()
 }

@@ -781,3 +781,46 @@ async fn keys_are_added_and_deleted_and_accounts_deleted() {
     );
     devnet.stop().await;
 }
+
+#[tokio::test]
+async fn one_keys_transactions_land_in_nonce_order_whatever_order_they_arrive_in() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slow blocks, so all three wait in the pool for the same block.
+    let devnet = start(dir.path(), 700).await;
+    let client = Client::new(&devnet);
+    let root = devnet.root_signer().unwrap();
+    let to = id("test.near");
+    let nonce = client
+        .nonce(&root.get_account_id(), &root.public_key())
+        .await;
+    let block_hash = client.latest_hash().await;
+    let transfer = || vec![Action::Transfer(TransferAction { deposit: near(1) })];
+    let txs: Vec<_> = (1..=3)
+        .rev()
+        .map(|n| sign_tx(&root, &to, nonce + n, block_hash, transfer()))
+        .collect();
+    for tx in &txs {
+        client
+            .rpc
+            .call(methods::broadcast_tx_async::RpcBroadcastTxAsyncRequest {
+                signed_transaction: tx.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    for tx in txs {
+        let outcome = client.commit(tx).await.unwrap();
+        assert!(
+            matches!(outcome.status, FinalExecutionStatus::SuccessValue(_)),
+            "{:?}",
+            outcome.status
+        );
+    }
+    assert_eq!(
+        client
+            .nonce(&root.get_account_id(), &root.public_key())
+            .await,
+        nonce + 3
+    );
+    devnet.stop().await;
+}
