@@ -28,6 +28,14 @@ enum Command {
     Devnet(chainsig_devnet::cli::DevnetArgs),
     /// Run an MPC node from its configuration file.
     Node(chainsig_node::cli::NodeArgs),
+    /// A whole network on this machine: devnet, contract and MPC nodes.
+    #[command(subcommand)]
+    Local(commands::local::LocalCommand),
+    /// Ask the local network for a signature (a real `sign` transaction) and verify it.
+    Sign(commands::sign::SignArgs),
+    /// Measure the local network: signatures per second and latency, next to the engine's
+    /// in-process ceiling.
+    Bench(commands::bench::BenchArgs),
     /// Ethereum: build, sign and (optionally) relay transactions from a derived address.
     #[command(subcommand)]
     Eth(chainsig_chains::cli::EthCommand),
@@ -37,10 +45,11 @@ enum Command {
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`chainsig … | head -1`) would panic;
-/// a command-line tool should simply stop, as other Unix tools do.
+/// a command-line tool should simply stop, as other Unix tools do. Called before any thread
+/// exists (argument parsing starts none).
 fn restore_default_sigpipe() {
     #[cfg(unix)]
-    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a
+    // SAFETY: called at the start of `main`, before any other thread exists; SIG_DFL is a
     // valid disposition for SIGPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -48,8 +57,15 @@ fn restore_default_sigpipe() {
 }
 
 fn main() {
-    restore_default_sigpipe();
     let cli = Cli::parse();
+    // Long-running servers keep Rust's default: a peer that goes away while we write to its
+    // socket must be an error on that socket (EPIPE), not the end of the whole process.
+    if !matches!(
+        cli.command,
+        Command::Node(_) | Command::Devnet(_) | Command::Local(_)
+    ) {
+        restore_default_sigpipe();
+    }
     let result = match cli.command {
         Command::Derive(args) => commands::derive::run(args),
         Command::Demo(args) => commands::demo::run(args),
@@ -58,6 +74,9 @@ fn main() {
         Command::Node(args) => {
             chainsig_node::cli::run_blocking(args).map_err(error::CliError::Failed)
         }
+        Command::Local(command) => commands::local::run(command),
+        Command::Sign(args) => commands::sign::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth(command)),
         Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc(command)),
     };

@@ -1,17 +1,23 @@
 //! `chainsig derive`: the tweak and derived public key of (account, path).
 
+use std::path::PathBuf;
+
 use chainsig_primitives::{derive_public_key, derive_tweak, PublicKey};
 use clap::Args;
 use near_account_id::AccountId;
 use serde_json::json;
 
+use super::local::files::Network;
 use crate::error::CliError;
 
 #[derive(Args)]
 pub struct DeriveArgs {
-    /// The network's root public key: `secp256k1:<base58>` or SEC1 hex.
+    /// The network's root public key: `secp256k1:<base58>` or SEC1 hex (for offline use).
+    #[arg(long, required_unless_present = "home", conflicts_with = "home")]
+    root_public_key: Option<String>,
+    /// Take the root key from the local network in this home (its `network.json`).
     #[arg(long)]
-    root_public_key: String,
+    home: Option<PathBuf>,
     /// The NEAR account that calls `sign` (the predecessor).
     #[arg(long)]
     account: String,
@@ -25,9 +31,25 @@ pub struct DeriveArgs {
     addresses: chainsig_chains::cli::DeriveAddressArgs,
 }
 
+/// The root key: given on the command line, or the one the local network reports.
+fn root_key(args: &DeriveArgs) -> Result<PublicKey, CliError> {
+    match (&args.root_public_key, &args.home) {
+        (Some(key), None) => {
+            PublicKey::parse(key).map_err(|e| CliError::input("--root-public-key", e))
+        }
+        (None, Some(home)) => {
+            let network = Network::load(home)?;
+            PublicKey::parse(&network.root_public_key)
+                .map_err(|e| CliError::Failed(format!("network.json root_public_key: {e}")))
+        }
+        _ => Err(CliError::Input(
+            "give exactly one of --root-public-key and --home".into(),
+        )),
+    }
+}
+
 pub fn run(args: DeriveArgs) -> Result<(), CliError> {
-    let root = PublicKey::parse(&args.root_public_key)
-        .map_err(|e| CliError::input("--root-public-key", e))?;
+    let root = root_key(&args)?;
     let account: AccountId = args
         .account
         .parse()

@@ -1,0 +1,387 @@
+//! `chainsig local up`: the devnet in this process, the contract, and N node processes;
+//! ready once the contract is Running and every node has presignatures in stock.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chainsig_devnet::{Devnet, DevnetConfig};
+use clap::Args;
+use near_primitives::types::AccountId;
+
+use super::children::{self, NodeProcess};
+use super::files::{self, Home, Network, NetworkNode, Setup, UserKey};
+use super::progress::{self, Observation, Watcher};
+use super::setup::{self, Plan};
+use super::signals::Shutdown;
+use super::{node_files, wasm};
+use crate::error::CliError;
+
+const MAX_NODES: u32 = 16;
+const MAX_USERS: u32 = 16;
+/// How long a node gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Home directory of the network: created on the first start, resumed afterwards.
+    #[arg(long, default_value = ".chainsig-local")]
+    home: PathBuf,
+    /// How many MPC nodes (default 3; fixed when the network is made).
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// How many nodes it takes to sign (default 2; fixed when the network is made).
+    #[arg(long)]
+    threshold: Option<u32>,
+    /// How many user accounts to create (default 1; fixed when the network is made).
+    #[arg(long)]
+    users: Option<u32>,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 200)]
+    block_time: u64,
+    /// The contract wasm (default: $CHAINSIG_CONTRACT_WASM, the workspace's build, or a
+    /// fresh build from the source tree).
+    #[arg(long)]
+    contract_wasm: Option<PathBuf>,
+    /// Give up if the network is not ready after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    ready_timeout: u64,
+}
+
+/// The shape of a new network, checked.
+struct Shape {
+    nodes: u32,
+    threshold: u32,
+    users: u32,
+}
+
+fn check_shape(args: &UpArgs) -> Result<Shape, CliError> {
+    let shape = Shape {
+        nodes: args.nodes.unwrap_or(3),
+        threshold: args.threshold.unwrap_or(2),
+        users: args.users.unwrap_or(1),
+    };
+    if !(2..=MAX_NODES).contains(&shape.nodes) {
+        return Err(CliError::Input(format!(
+            "--nodes must be between 2 and {MAX_NODES}"
+        )));
+    }
+    if shape.threshold < 2 || shape.threshold > shape.nodes {
+        return Err(CliError::Input(format!(
+            "--threshold must be between 2 and --nodes ({})",
+            shape.nodes
+        )));
+    }
+    if !(1..=MAX_USERS).contains(&shape.users) {
+        return Err(CliError::Input(format!(
+            "--users must be between 1 and {MAX_USERS}"
+        )));
+    }
+    if !(10..=60_000).contains(&args.block_time) {
+        return Err(CliError::Input(
+            "--block-time must be between 10 and 60000 ms".into(),
+        ));
+    }
+    Ok(shape)
+}
+
+/// On a resumed network the shape flags, if given, must match what was made.
+fn check_resume(args: &UpArgs, setup: &Setup) -> Result<(), CliError> {
+    let given = [
+        ("--nodes", args.nodes, setup.nodes.len() as u32),
+        ("--threshold", args.threshold, setup.threshold),
+        ("--users", args.users, setup.users.len() as u32),
+    ];
+    for (flag, value, actual) in given {
+        if value.is_some_and(|v| v != actual) {
+            return Err(CliError::Input(format!(
+                "{flag}: the network in {} was made with {actual}; use a new --home for another shape",
+                args.home.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+enum Start {
+    Fresh { wasm: Vec<u8>, rpc_port: u16 },
+    Resume(Setup),
+}
+
+fn decide(args: &UpArgs, shape: &Shape, home: &Home) -> Result<Start, CliError> {
+    if home.setup_file().is_file() {
+        let setup: Setup = files::read_json(&home.setup_file())?;
+        check_resume(args, &setup)?;
+        return Ok(Start::Resume(setup));
+    }
+    let empty = std::fs::read_dir(&home.dir).map_or(true, |mut d| d.next().is_none());
+    if !empty {
+        return Err(CliError::Input(format!(
+            "{} is not empty and holds no local network ({} is missing); use a new or empty --home",
+            home.dir.display(),
+            files::SETUP_FILE
+        )));
+    }
+    let _ = shape;
+    let (path, wasm) = wasm::load(args.contract_wasm.as_deref())?;
+    println!("contract wasm: {}", path.display());
+    Ok(Start::Fresh {
+        wasm,
+        rpc_port: node_files::free_port()?,
+    })
+}
+
+pub fn run(args: UpArgs) -> Result<(), CliError> {
+    let shape = check_shape(&args)?;
+    let home = Home::new(node_files::absolute(&args.home)?);
+    let start = decide(&args, &shape, &home)?;
+    std::fs::create_dir_all(&home.dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", home.dir.display())))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    // `block_on` polls on this (the main) thread, where the nodes must be spawned.
+    runtime.block_on(up(&args, &shape, &home, start))
+}
+
+async fn start_devnet(home: &Home, port: u16, block_time: u64) -> Result<Devnet, CliError> {
+    let config = DevnetConfig {
+        rpc_addr: ([127, 0, 0, 1], port).into(),
+        block_time: Duration::from_millis(block_time),
+        tx_timeout: Duration::from_secs(30),
+        ..DevnetConfig::new(home.devnet_dir())
+    };
+    Devnet::start(config)
+        .await
+        .map_err(|e| CliError::Failed(format!("devnet: {e}")))
+}
+
+async fn up(args: &UpArgs, shape: &Shape, home: &Home, start: Start) -> Result<(), CliError> {
+    let mut shutdown = Shutdown::new()?;
+    let rpc_port = match &start {
+        Start::Fresh { rpc_port, .. } => *rpc_port,
+        Start::Resume(setup) => setup.rpc_port,
+    };
+    let devnet = start_devnet(home, rpc_port, args.block_time).await?;
+    println!(
+        "devnet: {} (blocks every {} ms)",
+        devnet.rpc_url(),
+        args.block_time
+    );
+    let setup = match start {
+        Start::Resume(setup) => {
+            println!("resuming the network in {}", home.dir.display());
+            Ok(setup)
+        }
+        Start::Fresh { wasm, rpc_port } => {
+            let plan = Plan {
+                nodes: shape.nodes,
+                threshold: shape.threshold,
+                users: shape.users,
+                rpc_port,
+                wasm,
+            };
+            make_network(home, &devnet, &plan).await
+        }
+    };
+    let mut nodes = Vec::new();
+    let result = match setup {
+        Ok(setup) => run_network(args, home, &devnet, &setup, &mut nodes, &mut shutdown).await,
+        Err(e) => Err(e),
+    };
+    children::stop_all(&mut nodes, STOP_GRACE);
+    devnet.stop().await;
+    if result.is_ok() {
+        println!("stopped");
+    }
+    result
+}
+
+async fn make_network(home: &Home, devnet: &Devnet, plan: &Plan) -> Result<Setup, CliError> {
+    let setup = setup::create(home, devnet, plan).await?;
+    files::write_json(&home.setup_file(), &setup)?;
+    Ok(setup)
+}
+
+async fn run_network(
+    args: &UpArgs,
+    home: &Home,
+    devnet: &Devnet,
+    setup: &Setup,
+    nodes: &mut Vec<NodeProcess>,
+    shutdown: &mut Shutdown,
+) -> Result<(), CliError> {
+    // A network.json from an earlier run would tell clients the network is ready.
+    let _ = std::fs::remove_file(home.network_file());
+    for node in &setup.nodes {
+        let process = children::spawn(home, node)?;
+        println!(
+            "started {} (pid {}, log {})",
+            node.name,
+            process.pid(),
+            process.log_file.display()
+        );
+        nodes.push(process);
+    }
+    let contract: AccountId = setup
+        .contract_id
+        .parse()
+        .map_err(|e| CliError::Failed(format!("local.json contract_id: {e}")))?;
+    let watcher = Watcher::new(&devnet.rpc_url(), contract);
+    let deadline = Duration::from_secs(args.ready_timeout);
+    let Some(ready) = wait_ready(&watcher, setup, nodes, shutdown, deadline).await? else {
+        return Ok(());
+    };
+    let network = network_file(home, devnet, setup, &ready)?;
+    files::write_json(&home.network_file(), &network)?;
+    print_ready(home, &network);
+    serve(nodes, shutdown).await;
+    Ok(())
+}
+
+/// Fails when a node process ended before the network was ready.
+fn check_children(nodes: &mut [NodeProcess]) -> Result<(), CliError> {
+    for node in nodes.iter_mut() {
+        if let Some(status) = node.newly_exited() {
+            return Err(CliError::Failed(format!(
+                "{} exited before the network was ready ({status}): {}",
+                node.name,
+                children::last_log_line(&node.log_file)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Polls until ready; `None` when a signal asked to stop first.
+async fn wait_ready(
+    watcher: &Watcher,
+    setup: &Setup,
+    nodes: &mut [NodeProcess],
+    shutdown: &mut Shutdown,
+    timeout: Duration,
+) -> Result<Option<Observation>, CliError> {
+    let started = Instant::now();
+    let named: Vec<(String, String)> = setup
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.http_url.clone()))
+        .collect();
+    let mut printed = (String::new(), Instant::now());
+    let mut last_state = String::new();
+    loop {
+        check_children(nodes)?;
+        let observation = watcher.observe(&named).await;
+        let state = progress::state_name(&observation.contract).to_owned();
+        if state != last_state {
+            if state == "Running" && !last_state.is_empty() {
+                let key = progress::public_key(&observation.contract).unwrap_or_default();
+                println!("DKG done: root key {key}");
+            }
+            last_state = state;
+        }
+        let line = observation.line();
+        if line != printed.0 && printed.1.elapsed() >= Duration::from_secs(1) {
+            println!("{line}");
+            printed = (line, Instant::now());
+        }
+        if observation.is_ready(setup.presignatures_low) {
+            return Ok(Some(observation));
+        }
+        if started.elapsed() > timeout {
+            return Err(CliError::Failed(format!(
+                "the network was not ready after {} s: {}",
+                timeout.as_secs(),
+                observation.line()
+            )));
+        }
+        tokio::select! {
+            () = shutdown.recv() => return Ok(None),
+            () = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+fn network_file(
+    home: &Home,
+    devnet: &Devnet,
+    setup: &Setup,
+    ready: &Observation,
+) -> Result<Network, CliError> {
+    let root_public_key = progress::public_key(&ready.contract)
+        .ok_or_else(|| CliError::Failed("the contract is Running without a public key".into()))?;
+    let users: Vec<UserKey> = setup
+        .users
+        .iter()
+        .map(|account| UserKey {
+            account_id: account.clone(),
+            key_file: home.key_file(account),
+        })
+        .collect();
+    let first = users
+        .first()
+        .cloned()
+        .ok_or_else(|| CliError::Failed("local.json lists no user account".into()))?;
+    let nodes = setup
+        .nodes
+        .iter()
+        .map(|node| NetworkNode {
+            account_id: node.account_id.clone(),
+            http_url: node.http_url.clone(),
+            participant_id: progress::participant_id(&ready.contract, &node.account_id),
+            config_file: node.config_file.clone(),
+            pid_file: children::pid_file(home, &node.name),
+        })
+        .collect();
+    Ok(Network {
+        rpc_url: devnet.rpc_url(),
+        contract_id: setup.contract_id.clone(),
+        user_account: first.account_id,
+        user_key_file: first.key_file,
+        root_public_key,
+        threshold: setup.threshold,
+        nodes,
+        users,
+    })
+}
+
+fn print_ready(home: &Home, network: &Network) {
+    println!(
+        "ready: {} nodes, threshold {}, contract {}, root key {}",
+        network.nodes.len(),
+        network.threshold,
+        network.contract_id,
+        network.root_public_key
+    );
+    println!("  rpc      {}", network.rpc_url);
+    println!(
+        "  user     {} (key {})",
+        network.user_account,
+        network.user_key_file.display()
+    );
+    println!("  network  {}", home.network_file().display());
+    println!(
+        "  try      chainsig sign --home {} --payload {} --path demo",
+        home.dir.display(),
+        "11".repeat(32)
+    );
+}
+
+/// Runs until a signal, reporting nodes that stop on their own (or are killed).
+async fn serve(nodes: &mut [NodeProcess], shutdown: &mut Shutdown) {
+    loop {
+        for node in nodes.iter_mut() {
+            if let Some(status) = node.newly_exited() {
+                println!(
+                    "{} exited ({status}); its log: {}",
+                    node.name,
+                    node.log_file.display()
+                );
+            }
+        }
+        tokio::select! {
+            () = shutdown.recv() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
