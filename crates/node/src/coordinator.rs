@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::contract_state::{self, ContractState, Member};
 use crate::http::NodeStatus;
 use crate::indexer::{ChainEvent, SeenRequest};
-use crate::jobs::{self, Announcement, Job, JobError, Membership};
+use crate::jobs::{Announcement, Job, JobError, Membership};
 use crate::leader::request_id;
 use crate::mesh::network::{Mesh, MeshSettings, PeerInfo};
 use crate::mesh::{Endpoint, PeerDirectory};
@@ -162,8 +162,16 @@ impl Coordinator {
     }
 
     fn on_request(&mut self, seen: SeenRequest) {
-        if self.book.insert(seen, Instant::now()) {
-            self.shared.metrics.requests_seen.inc();
+        if !self.book.insert(seen, Instant::now()) {
+            return;
+        }
+        self.shared.metrics.requests_seen.inc();
+        // Start at once rather than on the next tick: latency is what users see. A leader's
+        // announcement for this request may already be waiting for it.
+        self.retry_waiting();
+        if let Some(session) = self.session.clone() {
+            let alive = session.mesh.alive();
+            self.lead_due_requests(&session, &alive);
         }
     }
 
@@ -239,19 +247,92 @@ impl Coordinator {
                 let args = json!({ "public_key": public_key.to_near_string() });
                 self.spawn(tasks::transact(self.shared.clone(), "vote_pk", args));
             }
-            None => {
-                let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
-                    return;
-                };
-                let ids = contract_state::ids(candidates);
-                let contract = self.shared.chain.contract_id().to_string();
-                let instance = jobs::keygen_instance(&contract, &ids, threshold);
-                tracing::info!(participants = ?ids, threshold, "starting key generation");
-                self.in_flight.keygen = true;
-                let shared = self.shared.clone();
-                self.spawn(tasks::keygen(shared, mesh, me, ids, threshold, instance));
-            }
+            None => self.lead_keygen(me, candidates, threshold),
         }
+    }
+
+    /// The candidate with the lowest id starts key generation once every candidate is up;
+    /// the others join when it announces.
+    fn lead_keygen(&mut self, me: ParticipantId, candidates: &[Member], threshold: usize) {
+        let ids = contract_state::ids(candidates);
+        let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
+            return;
+        };
+        let all_up = ids.iter().all(|p| mesh.alive().contains(p));
+        if ids.first() != Some(&me) || !all_up {
+            return;
+        }
+        let run = Announcement::new(Job::Keygen {
+            participants: ids.clone(),
+            threshold,
+            attempt: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+        });
+        tracing::info!(participants = ?ids, threshold, "starting key generation");
+        tasks::announce(&mesh, me, &ids, &run.body);
+        self.start_keygen(mesh, me, run);
+    }
+
+    fn start_keygen(&mut self, mesh: Arc<Mesh>, me: ParticipantId, run: Announcement) {
+        let Job::Keygen {
+            participants,
+            threshold,
+            ..
+        } = &run.job
+        else {
+            return;
+        };
+        self.in_flight.keygen = true;
+        let task = tasks::keygen(
+            self.shared.clone(),
+            mesh,
+            me,
+            participants.clone(),
+            *threshold,
+            run.instance(),
+        );
+        self.spawn(task);
+    }
+
+    /// Joins the key generation the lowest-id candidate announced, if it matches the
+    /// contract's candidates and this node has no key yet.
+    fn follow_keygen(&mut self, waiting: Waiting) -> Option<Waiting> {
+        let Some(ContractState::Initializing {
+            candidates,
+            threshold,
+            ..
+        }) = &self.state
+        else {
+            return Some(waiting); // this node has not seen the state the leader acts on
+        };
+        let ids = contract_state::ids(candidates);
+        let Job::Keygen {
+            participants,
+            threshold: announced,
+            ..
+        } = &waiting.run.job
+        else {
+            return None;
+        };
+        let me = contract_state::find(candidates, &self.shared.account).map(Member::participant);
+        let valid = ids.first() == Some(&waiting.from)
+            && *participants == ids
+            && announced == threshold
+            && me.is_some();
+        if !valid {
+            tracing::warn!(peer = %waiting.from, "refused a key generation announcement that does not match the contract");
+            return None;
+        }
+        if self.in_flight.keygen {
+            return Some(waiting); // the previous try is still winding down
+        }
+        if !matches!(self.shared.store.key_share(0), Ok(None)) {
+            return None; // already holds a share (or cannot read storage): nothing to join
+        }
+        let (Some(mesh), Some(me)) = (self.mesh.as_ref().map(|m| m.mesh.clone()), me) else {
+            return Some(waiting);
+        };
+        self.start_keygen(mesh, me, waiting.run);
+        None
     }
 
     fn join(&mut self) {
@@ -540,6 +621,9 @@ impl Coordinator {
     /// Joins the announced run, or hands the announcement back when this node is not ready
     /// for it yet. Refused announcements are logged and dropped.
     fn try_follow(&mut self, waiting: Waiting) -> Option<Waiting> {
+        if matches!(waiting.run.job, Job::Keygen { .. }) {
+            return self.follow_keygen(waiting);
+        }
         let Some(session) = self.session.clone() else {
             return Some(waiting);
         };
@@ -562,7 +646,7 @@ impl Coordinator {
                 self.follow_generation(session, waiting)
             }
             Job::Sign { .. } => self.follow_signature(session, waiting),
-            Job::Answered { .. } => None,
+            Job::Answered { .. } | Job::Keygen { .. } => None,
         }
     }
 

@@ -16,8 +16,6 @@ use crate::mesh::message::InstanceId;
 use crate::storage::AssetId;
 
 const INSTANCE_DOMAIN: &[u8] = b"chainsig/v1/instance";
-const KEYGEN_DOMAIN: &[u8] = b"chainsig/v1/keygen";
-const RESHARE_DOMAIN: &[u8] = b"chainsig/v1/reshare";
 
 /// The largest triple batch a peer may announce.
 pub const MAX_TRIPLE_BATCH: u32 = 256;
@@ -54,6 +52,14 @@ pub enum Job {
     },
     /// The leader's `respond` for the request landed: stop tracking it.
     Answered { request: RequestId },
+    /// Key generation among the contract's initial candidates, announced by the candidate
+    /// with the lowest id once every candidate is up. `attempt` is fresh for every try, so a
+    /// failed try's stray messages never reach the next one.
+    Keygen {
+        participants: Vec<ParticipantId>,
+        threshold: usize,
+        attempt: u64,
+    },
 }
 
 /// A job with the exact bytes that announce it (the instance id hashes those bytes).
@@ -133,7 +139,8 @@ impl Job {
     /// Checks an announcement `sender` made against this node's membership.
     pub fn check(&self, sender: ParticipantId, members: &Membership<'_>) -> Result<(), JobError> {
         let (epoch, owner, participants) = match self {
-            Job::Answered { .. } => return Ok(()),
+            // Checked against the contract's candidates by the coordinator, not a session.
+            Job::Answered { .. } | Job::Keygen { .. } => return Ok(()),
             Job::Triples {
                 epoch,
                 owner,
@@ -195,44 +202,6 @@ fn check_participants(
         return Err(JobError::Participants("does not include its sender"));
     }
     Ok(())
-}
-
-/// The key generation run of a contract's initial candidates: every candidate computes it.
-pub fn keygen_instance(
-    contract: &str,
-    participants: &[ParticipantId],
-    threshold: usize,
-) -> InstanceId {
-    set_instance(KEYGEN_DOMAIN, contract, 0, participants, threshold)
-}
-
-/// The reshare run into epoch `new_epoch`.
-pub fn reshare_instance(
-    contract: &str,
-    new_epoch: u64,
-    participants: &[ParticipantId],
-    threshold: usize,
-) -> InstanceId {
-    set_instance(RESHARE_DOMAIN, contract, new_epoch, participants, threshold)
-}
-
-fn set_instance(
-    domain: &[u8],
-    contract: &str,
-    epoch: u64,
-    participants: &[ParticipantId],
-    threshold: usize,
-) -> InstanceId {
-    let mut hash = Sha256::new()
-        .chain_update(domain)
-        .chain_update((contract.len() as u64).to_be_bytes())
-        .chain_update(contract.as_bytes())
-        .chain_update(epoch.to_be_bytes())
-        .chain_update((threshold as u64).to_be_bytes());
-    for p in participants {
-        hash.update(p.0.to_be_bytes());
-    }
-    InstanceId(hash.finalize().into())
 }
 
 #[cfg(test)]
@@ -314,13 +283,5 @@ mod tests {
             Job::decode(b"\xff{not json"),
             Err(JobError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn set_instances_differ_by_epoch_and_set() {
-        let a = reshare_instance("c", 1, &ids(&[0, 1]), 2);
-        assert_ne!(a, reshare_instance("c", 2, &ids(&[0, 1]), 2));
-        assert_ne!(a, reshare_instance("c", 1, &ids(&[0, 2]), 2));
-        assert_ne!(a, keygen_instance("c", &ids(&[0, 1]), 2));
     }
 }

@@ -126,9 +126,17 @@ pub async fn keygen(
         let limits = key_limits(participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
         let protocol = chainsig_mpc::keygen(&participants, me, threshold, limits)
             .map_err(|e| e.to_string())?;
-        let share = runner::run(protocol, instance, me, &participants, &mesh, &shared.router)
-            .await
-            .map_err(|e| e.to_string())?;
+        let share = runner::run_while_up(
+            protocol,
+            instance,
+            me,
+            &participants,
+            &mesh,
+            &shared.router,
+            PEER_DOWN_GRACE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         shared
             .store
             .put_key_share(0, &share)
