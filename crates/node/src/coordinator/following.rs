@@ -1,0 +1,152 @@
+//! Peers' announcements: checked, then joined at once or kept until this node is ready for
+//! them (its indexer has seen the request, the run that makes the inputs has finished here).
+
+use super::*;
+
+impl Coordinator {
+    // ----- peers' announcements -----
+
+    pub(super) fn on_announcement(&mut self, from: ParticipantId, body: Vec<u8>) {
+        let run = match Announcement::received(body) {
+            Ok(run) => run,
+            Err(error) => {
+                tracing::warn!(peer = %from, %error, "refused an announcement");
+                return;
+            }
+        };
+        if let Job::Answered { request } = run.job {
+            self.book.remove(&request);
+            return;
+        }
+        let until = Instant::now() + ANNOUNCEMENT_PATIENCE;
+        if let Some(waiting) = self.try_follow(Waiting { from, run, until }) {
+            self.waiting.push(waiting);
+        }
+    }
+
+    pub(super) fn retry_waiting(&mut self) {
+        let now = Instant::now();
+        for waiting in std::mem::take(&mut self.waiting) {
+            if waiting.until < now {
+                tracing::warn!(peer = %waiting.from, job = ?waiting.run.job, "gave up on an announcement this node was not ready for");
+                continue;
+            }
+            if let Some(waiting) = self.try_follow(waiting) {
+                self.waiting.push(waiting);
+            }
+        }
+    }
+
+    /// Joins the announced run, or hands the announcement back when this node is not ready
+    /// for it yet. Refused announcements are logged and dropped.
+    pub(super) fn try_follow(&mut self, waiting: Waiting) -> Option<Waiting> {
+        if matches!(waiting.run.job, Job::Keygen { .. }) {
+            return self.follow_keygen(waiting);
+        }
+        let Some(session) = self.session.clone() else {
+            return Some(waiting);
+        };
+        let members = Membership {
+            epoch: session.epoch,
+            me: session.me,
+            participants: &session.participants,
+            threshold: session.threshold,
+        };
+        match waiting.run.job.check(waiting.from, &members) {
+            Ok(()) => {}
+            Err(JobError::Epoch(epoch)) if epoch > session.epoch => return Some(waiting),
+            Err(error) => {
+                tracing::warn!(peer = %waiting.from, %error, "refused an announcement");
+                return None;
+            }
+        }
+        match &waiting.run.job {
+            Job::Triples { .. } | Job::Presignature { .. } => {
+                self.follow_generation(session, waiting)
+            }
+            Job::Sign { .. } => self.follow_signature(session, waiting),
+            Job::Answered { .. } | Job::Keygen { .. } => None,
+        }
+    }
+
+    pub(super) fn follow_generation(
+        &mut self,
+        session: Session,
+        waiting: Waiting,
+    ) -> Option<Waiting> {
+        let limit =
+            self.setup.config.stockpile.max_concurrent_generations * session.participants.len();
+        if self.in_flight.followed >= limit {
+            return Some(waiting);
+        }
+        if let Job::Presignature { owner, triples, .. } = &waiting.run.job {
+            // The owner may finish the triples' run a moment before this node does.
+            let stored = self.shared.store.triple_ids(*owner, usize::MAX);
+            let have = stored.is_ok_and(|ids| triples.iter().all(|t| ids.contains(t)));
+            if !have {
+                return Some(waiting);
+            }
+        }
+        self.in_flight.followed += 1;
+        let shared = self.shared.clone();
+        let task: std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>> = match waiting
+            .run
+            .job
+        {
+            Job::Triples { .. } => Box::pin(tasks::triples(shared, session, waiting.run, false)),
+            _ => Box::pin(tasks::presignature(shared, session, waiting.run, false)),
+        };
+        self.spawn_generation(task);
+        None
+    }
+
+    pub(super) fn follow_signature(
+        &mut self,
+        session: Session,
+        waiting: Waiting,
+    ) -> Option<Waiting> {
+        let Job::Sign {
+            leader,
+            presignature,
+            request,
+            height,
+            entropy,
+            participants,
+            ..
+        } = &waiting.run.job
+        else {
+            return None;
+        };
+        let id = request_id(request);
+        // Sign only what this node's own indexer saw on chain, in the same block.
+        let Some(pending) = self.book.get(&id) else {
+            return Some(waiting);
+        };
+        if pending.seen.height != *height || pending.seen.entropy != *entropy {
+            tracing::warn!(peer = %waiting.from, "refused a signature for a request seen in another block");
+            return None;
+        }
+        let stored = self.shared.store.presignature_ids(*leader, usize::MAX);
+        if !stored.is_ok_and(|ids| ids.contains(presignature)) {
+            return Some(waiting);
+        }
+        let inputs = SignInputs {
+            request: *request,
+            request_id: id,
+            height: *height,
+            entropy: *entropy,
+            seen_at: pending.since,
+        };
+        let task = tasks::follow_signature(
+            self.shared.clone(),
+            session,
+            inputs,
+            *leader,
+            *presignature,
+            participants.clone(),
+            waiting.run.instance(),
+        );
+        self.spawn(task);
+        None
+    }
+}
