@@ -49,6 +49,12 @@ pub fn format_tls_key(key: &TlsPublicKey) -> String {
     near_crypto::PublicKey::ED25519(near_crypto::ED25519PublicKey(key.0)).to_string()
 }
 
+/// A node that asked to join a running network; it has no participant id until admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Candidate {
+    pub account_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PkVote {
     pub public_key: String,
@@ -70,7 +76,7 @@ pub enum ContractState {
         threshold: usize,
         public_key: String,
         #[serde(default)]
-        candidates: Vec<Member>,
+        candidates: Vec<Candidate>,
     },
     Resharing {
         old_epoch: u64,
@@ -127,7 +133,7 @@ mod tests {
             r#"{{"account_id":"n0.near","id":0,"url":"127.0.0.1:1","tls_public_key":"{TLS}","sign_public_key":"{TLS}"}}"#
         );
         let running = format!(
-            r#"{{"Running":{{"epoch":3,"participants":[{member}],"threshold":2,"public_key":"secp256k1:x","candidates":[],"join_votes":[],"leave_votes":[]}}}}"#
+            r#"{{"Running":{{"epoch":3,"participants":[{member}],"threshold":2,"public_key":"secp256k1:x","candidates":[{{"account_id":"n9.near","url":"u","tls_public_key":"{TLS}","sign_public_key":"{TLS}"}}],"join_votes":[],"leave_votes":[]}}}}"#
         );
         let state: ContractState = serde_json::from_str(&running).unwrap();
         let ContractState::Running {

@@ -60,6 +60,15 @@ pub enum Job {
         threshold: usize,
         attempt: u64,
     },
+    /// The same root key moved from the old participants to the new ones (epoch
+    /// `old_epoch + 1`), announced by the lowest-id new participant that holds an old share.
+    Reshare {
+        old_epoch: u64,
+        old_participants: Vec<ParticipantId>,
+        participants: Vec<ParticipantId>,
+        threshold: usize,
+        attempt: u64,
+    },
 }
 
 /// A job with the exact bytes that announce it (the instance id hashes those bytes).
@@ -140,7 +149,7 @@ impl Job {
     pub fn check(&self, sender: ParticipantId, members: &Membership<'_>) -> Result<(), JobError> {
         let (epoch, owner, participants) = match self {
             // Checked against the contract's candidates by the coordinator, not a session.
-            Job::Answered { .. } | Job::Keygen { .. } => return Ok(()),
+            Job::Answered { .. } | Job::Keygen { .. } | Job::Reshare { .. } => return Ok(()),
             Job::Triples {
                 epoch,
                 owner,

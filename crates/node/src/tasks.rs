@@ -59,10 +59,12 @@ pub struct Session {
 /// A finished run, as the coordinator sees it.
 #[derive(Debug)]
 pub enum Done {
-    Keygen(Result<(), String>),
+    /// A key generation or reshare run ended (its share stored on success).
+    KeyRun(Result<(), String>),
     /// A transaction (vote, join) finished; the next block's state shows its effect.
     Transaction,
     Triples {
+        epoch: u64,
         mine: bool,
         first_id: AssetId,
         count: u64,
@@ -70,6 +72,7 @@ pub enum Done {
         ok: bool,
     },
     Presignature {
+        epoch: u64,
         mine: bool,
         id: AssetId,
         set: Vec<ParticipantId>,
@@ -143,7 +146,57 @@ pub async fn keygen(
             .map_err(|e| e.to_string())
     }
     .await;
-    Done::Keygen(result)
+    Done::KeyRun(result)
+}
+
+/// A reshare as this node takes part in it.
+pub struct ReshareRun {
+    pub me: ParticipantId,
+    pub old_participants: Vec<ParticipantId>,
+    pub participants: Vec<ParticipantId>,
+    pub threshold: usize,
+    /// This node's share of the old epoch; `None` for a newcomer.
+    pub old_share: Option<KeyShare>,
+    pub public_key: chainsig_primitives::k256::AffinePoint,
+    pub new_epoch: u64,
+    pub instance: InstanceId,
+}
+
+/// Reshares the root key to the new participants; the new share is stored under the new
+/// epoch, and the old epoch's triples and presignatures (made for the old shares) are dropped.
+pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> Done {
+    let result = async {
+        let limits = key_limits(run.participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
+        let protocol = chainsig_mpc::reshare(
+            &run.old_participants,
+            run.threshold,
+            &run.participants,
+            run.threshold,
+            run.me,
+            run.old_share.as_ref(),
+            run.public_key,
+            limits,
+        )
+        .map_err(|e| e.to_string())?;
+        let share = runner::run_while_up(
+            protocol,
+            run.instance,
+            run.me,
+            &run.participants,
+            &mesh,
+            &shared.router,
+            PEER_DOWN_GRACE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        shared.store.clear_assets().map_err(|e| e.to_string())?;
+        shared
+            .store
+            .put_key_share(run.new_epoch, &share)
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    Done::KeyRun(result)
 }
 
 /// Sends a contract call as this node and logs how it went.
@@ -204,6 +257,7 @@ pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, m
         tracing::warn!(%owner, first_id, count, %error, "triple batch failed");
     }
     Done::Triples {
+        epoch: session.epoch,
         mine,
         first_id,
         count: u64::from(count),
@@ -262,6 +316,7 @@ pub async fn presignature(
         tracing::warn!(%owner, id, %error, "presignature failed");
     }
     Done::Presignature {
+        epoch: session.epoch,
         mine,
         id,
         set: participants,
@@ -376,7 +431,9 @@ async fn sign_and_respond(
                 request: inputs.request_id,
             }
             .encode();
-            announce(&session.mesh, session.me, &session.participants, &answered);
+            // Only to peers that are up: a down peer's queue would fill with these.
+            let up = session.mesh.alive();
+            announce(&session.mesh, session.me, &up, &answered);
             Ok(SignOutcome::Responded {
                 latency: inputs.seen_at.elapsed(),
             })

@@ -16,11 +16,12 @@ use chainsig_node::chain::ChainClient;
 use chainsig_node::config::Config;
 use chainsig_node::contract_state::format_tls_key;
 use chainsig_node::keys::create_tls_key_file;
-use chainsig_node::keys::load_account_key;
+use chainsig_node::keys::{load_account_key, AccountKey};
 use chainsig_node::storage::StorageKey;
 use chainsig_primitives::{
     derive_public_key, derive_tweak, EcdsaPayload, PublicKey, SignatureResponse,
 };
+use near_crypto::Signer;
 use near_primitives::types::{AccountId, Balance, Gas};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -142,18 +143,6 @@ async fn stop_node(node: RunningNode) {
     node.task.await.unwrap().unwrap();
 }
 
-async fn wait_running(client: &DevnetClient, contract: &AccountId) -> PublicKey {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let state: Value = client.view(contract, "state", &json!({})).await.unwrap();
-        if let Some(key) = state["Running"]["public_key"].as_str() {
-            return PublicKey::parse(key).unwrap();
-        }
-        assert!(Instant::now() < deadline, "no Running state: {state}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Sends `count` sign requests at once and checks every answer against the derived key.
 async fn sign_batch(user: &Arc<ChainClient>, root: &PublicKey, tag: u8, count: u8) {
     let mut requests = tokio::task::JoinSet::new();
@@ -185,97 +174,229 @@ fn tgas(n: u64) -> Gas {
     Gas::from_gas(n * 1_000_000_000_000)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_nodes_generate_the_key_and_answer_every_request_through_a_failure() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let Some(wasm) = contract_wasm() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let devnet_home = home.path().join("devnet");
-    let devnet = Devnet::start(DevnetConfig {
-        rpc_addr: "127.0.0.1:0".parse().unwrap(),
-        block_time: Duration::from_millis(100),
-        tx_timeout: Duration::from_secs(60),
-        ..DevnetConfig::new(&devnet_home)
-    })
-    .await
-    .unwrap();
-    let rpc = devnet.rpc_url();
-    let client = Arc::new(DevnetClient::with_home(&rpc, &devnet_home));
-    let root = devnet.root_signer().unwrap();
-    let sub =
-        |name: &str| -> AccountId { format!("{name}.{}", devnet.root_account()).parse().unwrap() };
-    let contract_id = sub("signer");
-    let contract = client
-        .create_account(&root, &contract_id, near(50), Some(wasm))
+/// The devnet with the contract initialized for `NODES` candidates, and a user account.
+struct LocalNetwork {
+    _home: tempfile::TempDir,
+    home: PathBuf,
+    devnet: Devnet,
+    rpc: String,
+    client: Arc<DevnetClient>,
+    root: Signer,
+    contract_id: AccountId,
+    configs: Vec<Config>,
+    user: Arc<ChainClient>,
+}
+
+impl LocalNetwork {
+    async fn start(wasm: Vec<u8>) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_owned();
+        let devnet_home = home.join("devnet");
+        let devnet = Devnet::start(DevnetConfig {
+            rpc_addr: "127.0.0.1:0".parse().unwrap(),
+            block_time: Duration::from_millis(100),
+            tx_timeout: Duration::from_secs(60),
+            ..DevnetConfig::new(&devnet_home)
+        })
         .await
         .unwrap();
-    let mut configs = Vec::new();
-    let mut candidates = Vec::new();
-    for i in 0..NODES {
-        let account = sub(&format!("n{i}"));
-        client
-            .create_account(&root, &account, near(20), None)
+        let rpc = devnet.rpc_url();
+        let client = Arc::new(DevnetClient::with_home(&rpc, &devnet_home));
+        let root = devnet.root_signer().unwrap();
+        let contract_id = sub(&devnet, "signer");
+        let contract = client
+            .create_account(&root, &contract_id, near(50), Some(wasm))
             .await
             .unwrap();
-        let key_file = devnet_home.join("keys").join(format!("{account}.json"));
+        let user_id = sub(&devnet, "user");
+        client
+            .create_account(&root, &user_id, near(20), None)
+            .await
+            .unwrap();
+        // The node's chain client: it keeps nonces straight for many calls at once.
+        let user = Arc::new(ChainClient::new(
+            &rpc,
+            contract_id.clone(),
+            Some(account_key(&home, &user_id)),
+        ));
+        let mut network = LocalNetwork {
+            _home: dir,
+            home,
+            devnet,
+            rpc,
+            client,
+            root,
+            contract_id,
+            configs: Vec::new(),
+            user,
+        };
+        let mut candidates = Vec::new();
+        for i in 0..NODES {
+            candidates.push(network.add_node(i).await);
+        }
+        let init = json!({"threshold": THRESHOLD, "candidates": candidates});
+        network
+            .client
+            .execute(
+                &contract,
+                &network.contract_id,
+                vec![function_call("init", &init, tgas(50), Balance::ZERO)],
+            )
+            .await
+            .unwrap();
+        network
+    }
+
+    /// Creates node `i`'s account and files; returns its candidate entry.
+    async fn add_node(&mut self, i: usize) -> Value {
+        let account = sub(&self.devnet, &format!("n{i}"));
+        self.client
+            .create_account(&self.root, &account, near(20), None)
+            .await
+            .unwrap();
+        let key_file = self
+            .home
+            .join("devnet/keys")
+            .join(format!("{account}.json"));
         let (config, candidate) = node_files(
-            &home.path().join(format!("n{i}")),
+            &self.home.join(format!("n{i}")),
             &account,
             &key_file,
-            &rpc,
-            &contract_id,
+            &self.rpc,
+            &self.contract_id,
         );
-        configs.push(config);
-        candidates.push(candidate);
+        self.configs.push(config);
+        candidate
     }
-    let init = json!({"threshold": THRESHOLD, "candidates": candidates});
-    client
-        .execute(
-            &contract,
-            &contract_id,
-            vec![function_call("init", &init, tgas(50), Balance::ZERO)],
-        )
-        .await
-        .unwrap();
-    let user_id = sub("user");
-    client
-        .create_account(&root, &user_id, near(20), None)
-        .await
-        .unwrap();
-    let user_key = devnet_home.join("keys").join(format!("{user_id}.json"));
-    let user_key = load_account_key(&user_key, user_id.as_str()).unwrap();
-    // The node's chain client: it keeps nonces straight for many calls at once.
-    let user = Arc::new(ChainClient::new(&rpc, contract_id.clone(), Some(user_key)));
 
-    let mut nodes: Vec<Option<RunningNode>> = configs
+    /// A client that calls the contract as node `i`'s account.
+    fn as_node(&self, i: usize) -> ChainClient {
+        let account = sub(&self.devnet, &format!("n{i}"));
+        ChainClient::new(
+            &self.rpc,
+            self.contract_id.clone(),
+            Some(account_key(&self.home, &account)),
+        )
+    }
+
+    async fn state(&self) -> Value {
+        self.client
+            .view(&self.contract_id, "state", &json!({}))
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `done` holds for the contract state.
+    async fn wait_state(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let state = self.state().await;
+            if done(&state) {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "waited for {what}: {state}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_running(&self, epoch: u64) -> PublicKey {
+        let state = self
+            .wait_state(&format!("Running at epoch {epoch}"), |s| {
+                s["Running"]["epoch"].as_u64() == Some(epoch)
+            })
+            .await;
+        PublicKey::parse(state["Running"]["public_key"].as_str().unwrap()).unwrap()
+    }
+}
+
+fn sub(devnet: &Devnet, name: &str) -> AccountId {
+    format!("{name}.{}", devnet.root_account()).parse().unwrap()
+}
+
+fn account_key(home: &Path, account: &AccountId) -> AccountKey {
+    let path = home.join("devnet/keys").join(format!("{account}.json"));
+    load_account_key(&path, account.as_str()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_generate_the_key_and_answer_every_request_through_a_failure() {
+    let Some(wasm) = contract_wasm() else { return };
+    let network = LocalNetwork::start(wasm).await;
+    let mut nodes: Vec<Option<RunningNode>> = network
+        .configs
         .iter()
         .cloned()
         .map(|c| Some(start_node(c)))
         .collect();
-    let root_key = wait_running(&client, &contract_id).await;
-    sign_batch(&user, &root_key, 1, 8).await;
+    let root_key = network.wait_running(0).await;
+    let user = &network.user;
+    sign_batch(user, &root_key, 1, 8).await;
 
     // One node stops while a batch is in flight: the others answer every request.
-    let batch = sign_batch(&user, &root_key, 2, 8);
+    let batch = sign_batch(user, &root_key, 2, 8);
     let stop = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         stop_node(nodes[2].take().unwrap()).await;
     };
     tokio::join!(batch, stop);
-    sign_batch(&user, &root_key, 3, 6).await;
+    sign_batch(user, &root_key, 3, 6).await;
 
     // Restarted on its data, it serves with the same key.
-    nodes[2] = Some(start_node(configs[2].clone()));
-    sign_batch(&user, &root_key, 4, 6).await;
-    assert_eq!(wait_running(&client, &contract_id).await, root_key);
+    nodes[2] = Some(start_node(network.configs[2].clone()));
+    sign_batch(user, &root_key, 4, 6).await;
+    assert_eq!(network.wait_running(0).await, root_key);
 
     for node in nodes.into_iter().flatten() {
         stop_node(node).await;
     }
-    devnet.stop().await;
+    network.devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joins_and_the_same_key_is_reshared_to_the_new_set() {
+    let Some(wasm) = contract_wasm() else { return };
+    let mut network = LocalNetwork::start(wasm).await;
+    let mut nodes: Vec<RunningNode> = network.configs.iter().cloned().map(start_node).collect();
+    let root_key = network.wait_running(0).await;
+    sign_batch(&network.user, &root_key, 1, 4).await;
+
+    // A fourth node starts; not in the contract, it asks to join by itself.
+    network.add_node(NODES).await;
+    nodes.push(start_node(network.configs[NODES].clone()));
+    let joining = sub(&network.devnet, &format!("n{NODES}"));
+    network
+        .wait_state("the join request", |s| {
+            s["Running"]["candidates"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["account_id"] == joining.as_str()))
+        })
+        .await;
+    // The operators of a threshold of participants admit it.
+    for voter in 0..THRESHOLD {
+        network
+            .as_node(voter)
+            .call("vote_join", &json!({ "candidate": joining }), 30, 0)
+            .await
+            .unwrap();
+    }
+    // The network reshares the same key to four participants and signs with the newcomer.
+    assert_eq!(network.wait_running(1).await, root_key);
+    let state = network.state().await;
+    assert_eq!(
+        state["Running"]["participants"].as_array().unwrap().len(),
+        NODES + 1
+    );
+    sign_batch(&network.user, &root_key, 2, 8).await;
+
+    for node in nodes {
+        stop_node(node).await;
+    }
+    network.devnet.stop().await;
 }

@@ -40,8 +40,10 @@ impl Coordinator {
     /// Joins the announced run, or hands the announcement back when this node is not ready
     /// for it yet. Refused announcements are logged and dropped.
     pub(super) fn try_follow(&mut self, waiting: Waiting) -> Option<Waiting> {
-        if matches!(waiting.run.job, Job::Keygen { .. }) {
-            return self.follow_keygen(waiting);
+        match waiting.run.job {
+            Job::Keygen { .. } => return self.follow_keygen(waiting),
+            Job::Reshare { .. } => return self.follow_reshare(waiting),
+            _ => {}
         }
         let Some(session) = self.session.clone() else {
             return Some(waiting);
@@ -65,7 +67,7 @@ impl Coordinator {
                 self.follow_generation(session, waiting)
             }
             Job::Sign { .. } => self.follow_signature(session, waiting),
-            Job::Answered { .. } | Job::Keygen { .. } => None,
+            Job::Answered { .. } | Job::Keygen { .. } | Job::Reshare { .. } => None,
         }
     }
 

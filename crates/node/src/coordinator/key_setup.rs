@@ -1,4 +1,7 @@
-//! Getting a key share: key generation among the initial candidates, and voting the key.
+//! Getting a key share: key generation among the initial candidates and voting the key;
+//! resharing the same key to a new participant set and reporting it done. Each run is
+//! announced by one node (the lowest id that can lead it) once everyone it needs is up, with a
+//! fresh attempt id, and joined by the others only when it matches the contract's state.
 
 use super::*;
 
@@ -10,7 +13,7 @@ impl Coordinator {
         threshold: usize,
         voted: bool,
     ) {
-        if self.in_flight.keygen || self.in_flight.transaction {
+        if self.in_flight.key_run || self.in_flight.transaction {
             return;
         }
         let share = match self.shared.store.key_share(0) {
@@ -71,7 +74,7 @@ impl Coordinator {
         else {
             return;
         };
-        self.in_flight.keygen = true;
+        self.in_flight.key_run = true;
         let task = tasks::keygen(
             self.shared.clone(),
             mesh,
@@ -112,7 +115,7 @@ impl Coordinator {
             tracing::warn!(peer = %waiting.from, "refused a key generation announcement that does not match the contract");
             return None;
         }
-        if self.in_flight.keygen {
+        if self.in_flight.key_run {
             return Some(waiting); // the previous try is still winding down
         }
         if !matches!(self.shared.store.key_share(0), Ok(None)) {
@@ -124,4 +127,166 @@ impl Coordinator {
         self.start_keygen(mesh, me, waiting.run);
         None
     }
+
+    pub(super) fn reshare_or_vote(&mut self, me: ParticipantId, old_epoch: u64, voted: bool) {
+        if self.in_flight.key_run || self.in_flight.transaction {
+            return;
+        }
+        let new_epoch = old_epoch + 1;
+        match self.shared.store.key_share(new_epoch) {
+            Err(error) => tracing::error!(%error, "cannot read the key share"),
+            Ok(Some(_)) if voted => {}
+            Ok(Some(_)) => {
+                tracing::info!(epoch = new_epoch, "reporting the reshare done");
+                self.in_flight.transaction = true;
+                let args = json!({ "epoch": new_epoch });
+                self.spawn(tasks::transact(self.shared.clone(), "vote_reshared", args));
+            }
+            Ok(None) => self.lead_reshare(me),
+        }
+    }
+
+    /// The reshare the contract's Resharing state asks for, as (old epoch, old ids, new ids,
+    /// threshold, root key).
+    fn reshare_plan(&self) -> Option<ResharePlan> {
+        let Some(ContractState::Resharing {
+            old_epoch,
+            old_participants,
+            new_participants,
+            threshold,
+            public_key,
+            ..
+        }) = &self.state
+        else {
+            return None;
+        };
+        let old = contract_state::ids(old_participants);
+        let new = contract_state::ids(new_participants);
+        // The leader must hold an old share: it is the one that can always take part.
+        let leader = new.iter().copied().find(|p| old.contains(p))?;
+        Some(ResharePlan {
+            old_epoch: *old_epoch,
+            old,
+            new,
+            threshold: *threshold,
+            public_key: PublicKey::parse(public_key).ok()?,
+            leader,
+        })
+    }
+
+    fn lead_reshare(&mut self, me: ParticipantId) {
+        let Some(plan) = self.reshare_plan() else {
+            return;
+        };
+        let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
+            return;
+        };
+        let alive = mesh.alive();
+        if plan.leader != me || !plan.new.iter().all(|p| alive.contains(p)) {
+            return;
+        }
+        let run = Announcement::new(Job::Reshare {
+            old_epoch: plan.old_epoch,
+            old_participants: plan.old.clone(),
+            participants: plan.new.clone(),
+            threshold: plan.threshold,
+            attempt: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+        });
+        tracing::info!(old = ?plan.old, new = ?plan.new, "starting the reshare");
+        tasks::announce(&mesh, me, &plan.new, &run.body);
+        self.start_reshare(mesh, me, plan, run);
+    }
+
+    fn start_reshare(
+        &mut self,
+        mesh: Arc<Mesh>,
+        me: ParticipantId,
+        plan: ResharePlan,
+        run: Announcement,
+    ) {
+        let old_share = if plan.old.contains(&me) {
+            match self.shared.store.key_share(plan.old_epoch) {
+                Ok(Some(share)) => Some(share),
+                Ok(None) => {
+                    tracing::error!(
+                        epoch = plan.old_epoch,
+                        "an old participant without its share cannot reshare"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the key share");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.in_flight.key_run = true;
+        let task = tasks::reshare(
+            self.shared.clone(),
+            mesh,
+            tasks::ReshareRun {
+                me,
+                old_participants: plan.old,
+                participants: plan.new,
+                threshold: plan.threshold,
+                old_share,
+                public_key: *plan.public_key.as_affine(),
+                new_epoch: plan.old_epoch + 1,
+                instance: run.instance(),
+            },
+        );
+        self.spawn(task);
+    }
+
+    /// Joins the reshare its leader announced, if it matches the contract's Resharing state
+    /// and this node has no share of the new epoch yet.
+    pub(super) fn follow_reshare(&mut self, waiting: Waiting) -> Option<Waiting> {
+        let Some(plan) = self.reshare_plan() else {
+            return Some(waiting); // this node has not seen the state the leader acts on
+        };
+        let Job::Reshare {
+            old_epoch,
+            old_participants,
+            participants,
+            threshold,
+            ..
+        } = &waiting.run.job
+        else {
+            return None;
+        };
+        let me = self.mesh.as_ref().map(|m| m.me);
+        let valid = waiting.from == plan.leader
+            && *old_epoch == plan.old_epoch
+            && *old_participants == plan.old
+            && *participants == plan.new
+            && *threshold == plan.threshold
+            && me.is_some_and(|me| plan.new.contains(&me));
+        if !valid {
+            tracing::warn!(peer = %waiting.from, "refused a reshare announcement that does not match the contract");
+            return None;
+        }
+        if self.in_flight.key_run {
+            return Some(waiting);
+        }
+        if !matches!(self.shared.store.key_share(plan.old_epoch + 1), Ok(None)) {
+            return None;
+        }
+        let (Some(mesh), Some(me)) = (self.mesh.as_ref().map(|m| m.mesh.clone()), me) else {
+            return Some(waiting);
+        };
+        self.start_reshare(mesh, me, plan, waiting.run);
+        None
+    }
+}
+
+/// What the contract's Resharing state asks for.
+pub(super) struct ResharePlan {
+    old_epoch: u64,
+    old: Vec<ParticipantId>,
+    new: Vec<ParticipantId>,
+    threshold: usize,
+    public_key: PublicKey,
+    leader: ParticipantId,
 }

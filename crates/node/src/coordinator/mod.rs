@@ -57,6 +57,7 @@ pub struct Setup {
 }
 
 struct MeshHandle {
+    me: ParticipantId,
     peers: Vec<PeerInfo>,
     mesh: Arc<Mesh>,
 }
@@ -76,7 +77,8 @@ struct InFlight {
     owned: usize,
     /// Generations peers announced and this node joined.
     followed: usize,
-    keygen: bool,
+    /// A key generation or reshare run.
+    key_run: bool,
     transaction: bool,
 }
 
@@ -210,14 +212,26 @@ impl Coordinator {
                 }
                 None => {
                     self.stop_serving();
-                    if contract_state::find(candidates, &account).is_none() {
+                    if !candidates.iter().any(|c| c.account_id == account) {
                         self.join();
                     }
                 }
             },
-            ContractState::Resharing { .. } => {
-                // Resharing is not taken part in yet: serve nothing until Running again.
+            ContractState::Resharing {
+                old_epoch,
+                new_participants,
+                finished_votes,
+                ..
+            } => {
+                // Old shares stop serving; the new ones serve from the next Running state.
                 self.stop_serving();
+                let Some(me) = contract_state::find(new_participants, &account) else {
+                    return;
+                };
+                let me = me.participant();
+                self.ensure_mesh(me, new_participants).await;
+                let voted = finished_votes.contains(&account);
+                self.reshare_or_vote(me, *old_epoch, voted);
             }
         }
     }
@@ -244,11 +258,18 @@ impl Coordinator {
     /// Connects to `members` (again, if they changed).
     async fn ensure_mesh(&mut self, me: ParticipantId, members: &[Member]) {
         let peers: Vec<PeerInfo> = members.iter().filter_map(Member::peer).collect();
-        if self.mesh.as_ref().is_some_and(|m| m.peers == peers) {
+        if self
+            .mesh
+            .as_ref()
+            .is_some_and(|m| m.me == me && m.peers == peers)
+        {
             return;
         }
-        // The old mesh holds the listening socket: let it go first.
-        self.mesh = None;
+        // The old mesh holds the listening socket: stop it first (runs still holding it fail
+        // their sends and end).
+        if let Some(old) = self.mesh.take() {
+            old.mesh.stop();
+        }
         self.session = None;
         self.setup
             .directory
@@ -275,6 +296,7 @@ impl Coordinator {
         );
         tracing::info!(me = %me, peers = peers.len(), "mesh up");
         self.mesh = Some(MeshHandle {
+            me,
             peers,
             mesh: Arc::new(mesh),
         });
@@ -346,15 +368,18 @@ impl Coordinator {
 
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::Keygen(result) => {
-                self.in_flight.keygen = false;
+            Done::KeyRun(result) => {
+                self.in_flight.key_run = false;
                 match result {
-                    Ok(()) => tracing::info!("key generation done; voting on the next block"),
-                    Err(error) => tracing::warn!(%error, "key generation failed; retrying"),
+                    Ok(()) => tracing::info!("key share stored; voting on the next block"),
+                    Err(error) => {
+                        tracing::warn!(%error, "key generation or reshare failed; retrying")
+                    }
                 }
             }
             Done::Transaction => self.in_flight.transaction = false,
             Done::Triples {
+                epoch,
                 mine: true,
                 first_id,
                 count,
@@ -363,11 +388,12 @@ impl Coordinator {
             } => {
                 self.in_flight.triples = self.in_flight.triples.saturating_sub(count as usize);
                 self.in_flight.owned = self.in_flight.owned.saturating_sub(1);
-                if let (true, Some(assets)) = (ok, self.assets.as_mut()) {
+                if let (true, Some(assets)) = (ok && self.is_current(epoch), self.assets.as_mut()) {
                     assets.add_triples(first_id, count, &set);
                 }
             }
             Done::Presignature {
+                epoch,
                 mine: true,
                 id,
                 set,
@@ -375,7 +401,7 @@ impl Coordinator {
             } => {
                 self.in_flight.presignatures = self.in_flight.presignatures.saturating_sub(1);
                 self.in_flight.owned = self.in_flight.owned.saturating_sub(1);
-                if let (true, Some(assets)) = (ok, self.assets.as_mut()) {
+                if let (true, Some(assets)) = (ok && self.is_current(epoch), self.assets.as_mut()) {
                     assets.add_presignature(id, &set);
                 }
             }
@@ -389,6 +415,12 @@ impl Coordinator {
     }
 
     // ----- plumbing -----
+
+    /// Whether a run of `epoch` still counts: assets of an epoch that has been reshared away
+    /// were dropped with it.
+    fn is_current(&self, epoch: u64) -> bool {
+        self.session.as_ref().is_some_and(|s| s.epoch == epoch)
+    }
 
     fn spawn<F: std::future::Future<Output = Done> + Send + 'static>(&self, task: F) {
         let done = self.done.0.clone();

@@ -54,6 +54,8 @@ pub enum SendError {
     UnknownPeer(ParticipantId),
     #[error("the queue to {0} is full; message dropped")]
     QueueFull(ParticipantId),
+    #[error("the mesh has stopped (the participant set changed)")]
+    Stopped,
 }
 
 type LastHeard = Arc<Mutex<HashMap<ParticipantId, Instant>>>;
@@ -108,9 +110,10 @@ impl Mesh {
     /// Queues a message for `to` without waiting.
     pub fn send(&self, to: ParticipantId, message: &MeshMessage) -> Result<(), SendError> {
         let queue = self.queues.get(&to).ok_or(SendError::UnknownPeer(to))?;
-        queue
-            .try_send(message.encode())
-            .map_err(|_| SendError::QueueFull(to))
+        queue.try_send(message.encode()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull(to),
+            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+        })
     }
 
     /// This node and every peer heard from within the peer timeout.
@@ -129,11 +132,18 @@ impl Mesh {
     }
 }
 
-impl Drop for Mesh {
-    fn drop(&mut self) {
+impl Mesh {
+    /// Closes the listener and every connection now, even while runs still hold the mesh.
+    pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
