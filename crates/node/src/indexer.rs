@@ -13,7 +13,11 @@
 //! deposit, not running, malformed arguments) never reaches the signers.
 //!
 //! On the devnet a receipt listed in a block's chunk executed in that block, so a final block's
-//! `sign` receipt is pending unless it already got its answer or failed.
+//! `sign` receipt is pending unless it already got its answer or failed. On NEAR a chunk lists
+//! receipts that may execute a block or two later, so a request not yet pending is checked
+//! again with each of the next [`RECHECK_BLOCKS`] blocks before it is given up; when it turns
+//! pending it goes out with the height and entropy of the block that carried it, as on every
+//! other node.
 //!
 //! Progress is stored as a checkpoint (the last height whose events were all sent), so a
 //! restarted indexer continues where it stopped: no block is skipped, none sent twice (as long
@@ -29,6 +33,9 @@ use tokio::sync::mpsc;
 
 use crate::chain::{BlockInfo, ChainClient, ChainError};
 use crate::storage::Store;
+
+/// Blocks during which a `sign` receipt that is not (yet) pending is checked again.
+pub const RECHECK_BLOCKS: u64 = 5;
 
 /// A `sign` request seen in a final block and confirmed pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +118,8 @@ pub async fn run(
     backoff.reset();
     // The highest final height known.
     let mut final_height = 0u64;
+    // Requests seen but not pending yet, with the last height at which they are checked.
+    let mut unconfirmed: Vec<(SeenRequest, u64)> = Vec::new();
     loop {
         if events.is_closed() {
             return;
@@ -132,7 +141,7 @@ pub async fn run(
                 continue;
             }
         }
-        match index_block(&client, next).await {
+        match index_block(&client, next, &mut unconfirmed).await {
             Ok(Some((block, requests))) => {
                 for request in requests {
                     if events.send(ChainEvent::Request(request)).await.is_err() {
@@ -193,34 +202,52 @@ async fn store_checkpoint(
     }
 }
 
-/// The block at `height` (final) and the pending requests in it; `None` if the chain skipped
-/// the height.
+/// The block at `height` (final) and the requests that are pending as of it: those it carries
+/// and earlier `unconfirmed` ones that turned pending. Requests not pending yet join
+/// `unconfirmed`. `None` if the chain skipped the height.
 async fn index_block(
     client: &ChainClient,
     height: u64,
+    unconfirmed: &mut Vec<(SeenRequest, u64)>,
 ) -> Result<Option<(BlockInfo, Vec<SeenRequest>)>, ChainError> {
     let Some((block, receipts)) = client.block_receipts(height).await? else {
         return Ok(None);
     };
-    let mut seen = Vec::new();
+    // On an error the block is retried from scratch, with the list as it was.
+    let previous = unconfirmed.clone();
+    let mut candidates: Vec<(SeenRequest, u64)> = std::mem::take(unconfirmed);
     for receipt in &receipts {
         for (predecessor, request) in sign_requests(client.contract_id().as_str(), receipt) {
-            let pending: bool = client
-                .view("is_pending", &serde_json::json!({ "request": request }))
-                .await?;
-            if pending {
-                seen.push(SeenRequest {
-                    request,
-                    predecessor,
-                    height: block.height,
-                    entropy: block.random_value,
-                });
-            } else {
-                tracing::debug!(height, %predecessor, "indexer: sign request not pending (answered or refused)");
+            let seen = SeenRequest {
+                request,
+                predecessor,
+                height: block.height,
+                entropy: block.random_value,
+            };
+            candidates.push((seen, block.height + RECHECK_BLOCKS));
+        }
+    }
+    let mut pending = Vec::new();
+    for (seen, last_check) in candidates {
+        match is_pending(client, &seen.request).await {
+            Ok(true) => pending.push(seen),
+            Ok(false) if last_check > block.height => unconfirmed.push((seen, last_check)),
+            Ok(false) => {
+                tracing::debug!(height, predecessor = %seen.predecessor, "indexer: sign request not pending (answered or refused)");
+            }
+            Err(e) => {
+                *unconfirmed = previous;
+                return Err(e);
             }
         }
     }
-    Ok(Some((block, seen)))
+    Ok(Some((block, pending)))
+}
+
+async fn is_pending(client: &ChainClient, request: &SignatureRequest) -> Result<bool, ChainError> {
+    client
+        .view("is_pending", &serde_json::json!({ "request": request }))
+        .await
 }
 
 #[derive(Deserialize)]
