@@ -84,6 +84,8 @@ pub enum Done {
     },
     /// A run this node joined as a follower ended.
     Followed,
+    /// Whether the contract still waits for a request a peer said was answered.
+    Checked { request: RequestId, pending: bool },
 }
 
 #[derive(Debug)]

@@ -15,13 +15,40 @@ impl Coordinator {
             }
         };
         if let Job::Answered { request } = run.job {
-            self.book.remove(&request);
+            self.check_answered(request);
             return;
         }
         let until = Instant::now() + ANNOUNCEMENT_PATIENCE;
         if let Some(waiting) = self.try_follow(Waiting { from, run, until }) {
-            self.waiting.push(waiting);
+            self.keep_waiting(waiting);
         }
+    }
+
+    /// A peer says a request is answered. A peer could say so falsely to keep this node from
+    /// leading it, so the contract has the last word.
+    fn check_answered(&mut self, id: RequestId) {
+        let Some(pending) = self.book.get(&id) else {
+            return;
+        };
+        let (shared, request) = (self.shared.clone(), pending.seen.request);
+        self.spawn(async move {
+            let still_pending = tasks::is_pending(&shared.chain, &request).await;
+            Done::Checked {
+                request: id,
+                // An unanswered check keeps the request: losing one is worse than a retry.
+                pending: still_pending.unwrap_or(true),
+            }
+        });
+    }
+
+    /// Keeps an announcement for later, within a bound: a peer flooding announcements this
+    /// node cannot act on must not grow its memory.
+    fn keep_waiting(&mut self, waiting: Waiting) {
+        if self.waiting.len() >= MAX_WAITING {
+            tracing::warn!(peer = %waiting.from, "too many announcements waiting; dropped one");
+            return;
+        }
+        self.waiting.push(waiting);
     }
 
     pub(super) fn retry_waiting(&mut self) {
@@ -32,7 +59,7 @@ impl Coordinator {
                 continue;
             }
             if let Some(waiting) = self.try_follow(waiting) {
-                self.waiting.push(waiting);
+                self.keep_waiting(waiting);
             }
         }
     }

@@ -23,7 +23,7 @@ use crate::contract_state::{self, ContractState, Member};
 use crate::http::NodeStatus;
 use crate::indexer::{ChainEvent, SeenRequest};
 use crate::jobs::{Announcement, Job, JobError, Membership};
-use crate::leader::request_id;
+use crate::leader::{request_id, RequestId};
 use crate::mesh::network::{Mesh, MeshSettings, PeerInfo};
 use crate::mesh::{Endpoint, PeerDirectory};
 use crate::requests::RequestBook;
@@ -38,6 +38,8 @@ const TICK: Duration = Duration::from_millis(50);
 /// How long an announcement may wait for what it needs (the request seen by this node's own
 /// indexer, or the triples/presignature stored by a run that is just finishing).
 const ANNOUNCEMENT_PATIENCE: Duration = Duration::from_secs(15);
+/// Announcements kept waiting at most.
+const MAX_WAITING: usize = 4096;
 /// Blocks between `join` attempts while not yet a candidate.
 const JOIN_EVERY_BLOCKS: u64 = 50;
 
@@ -410,6 +412,11 @@ impl Coordinator {
             }
             Done::Signed { request, outcome } => self.on_signed(request, outcome),
             Done::Followed => {}
+            Done::Checked { request, pending } => {
+                if !pending {
+                    self.book.remove(&request);
+                }
+            }
         }
         self.publish_status();
     }
