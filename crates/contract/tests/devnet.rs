@@ -4,13 +4,11 @@
 //! one response, the timeout path, and the gas each method burns (printed; run with
 //! `--nocapture` to see the table).
 //!
-//! The wasm is built by this test (into `<target>/contract-wasm`) unless
-//! `CHAINSIG_CONTRACT_WASM` names a prebuilt one.
+//! The wasm comes from [`chainsig_devnet::signer_wasm`] (`CHAINSIG_CONTRACT_WASM`, the
+//! workspace's build, or a fresh one).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use chainsig_contract::events::SignRequestEvent;
@@ -37,39 +35,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The size budget scripts/build-contract.sh enforces.
 const MAX_WASM_BYTES: usize = 400_000;
-
-/// The contract wasm: `CHAINSIG_CONTRACT_WASM`, or built here with the workspace's flags.
-fn contract_wasm() -> Vec<u8> {
-    if let Ok(path) = std::env::var("CHAINSIG_CONTRACT_WASM") {
-        return std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    }
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest_dir.join("../../target"));
-    let target = target.join("contract-wasm");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "chainsig-contract",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ])
-        .env("CARGO_TARGET_DIR", &target)
-        // The wasm flags come from the workspace's .cargo/config.toml; RUSTFLAGS would
-        // override them (and drop `--cfg near`).
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .current_dir(&manifest_dir)
-        .status()
-        .expect("running cargo to build the contract wasm");
-    assert!(status.success(), "building the contract wasm failed");
-    let path = target.join("wasm32-unknown-unknown/release/chainsig_contract.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
 
 fn near(n: u128) -> Balance {
     Balance::from_yoctonear(n * 10u128.pow(24))
@@ -371,7 +336,7 @@ fn request_of(event: &Value) -> (SignatureRequest, EcdsaPayload, Tweak) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_on_the_devnet() {
-    let wasm = contract_wasm();
+    let wasm = chainsig_devnet::signer_wasm::load().expect("the contract wasm");
     assert!(
         wasm.len() < MAX_WASM_BYTES,
         "the contract wasm is {} bytes, over the {MAX_WASM_BYTES} limit",

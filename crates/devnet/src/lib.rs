@@ -12,6 +12,7 @@ pub mod node;
 pub mod receipt;
 pub mod rpc;
 pub mod runtime;
+pub mod signer_wasm;
 pub mod state;
 pub mod store;
 pub mod views;

@@ -3,13 +3,11 @@
 //! returns the signature; and a `sign` nobody answers fails after the yield timeout with the
 //! contract's error.
 //!
-//! The wasm comes from `CHAINSIG_CONTRACT_WASM` or, by default, from where
-//! `scripts/build-contract.sh` puts it (`$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/`).
-//! Without it the test says so and passes, unless `CHAINSIG_REQUIRE_CONTRACT_WASM=1`.
+//! The wasm comes from [`chainsig_devnet::signer_wasm`] (`CHAINSIG_CONTRACT_WASM`, the
+//! workspace's build, or a fresh one).
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chainsig_primitives::derivation::derive_secret_key;
@@ -34,34 +32,6 @@ use near_primitives::types::{AccountId, Balance};
 use near_primitives::views::{FinalExecutionOutcomeView, FinalExecutionStatus, TxExecutionStatus};
 use rand_core::OsRng;
 use serde_json::json;
-
-fn contract_wasm() -> Option<Vec<u8>> {
-    let path = match std::env::var_os("CHAINSIG_CONTRACT_WASM") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-            target.join("wasm32-unknown-unknown/release/chainsig_contract.wasm")
-        }
-    };
-    match std::fs::read(&path) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            let required = std::env::var("CHAINSIG_REQUIRE_CONTRACT_WASM").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "contract wasm {} unreadable: {e}",
-                path.display()
-            );
-            eprintln!(
-                "SKIPPED: contract wasm {} unreadable ({e}); run scripts/build-contract.sh",
-                path.display()
-            );
-            None
-        }
-    }
-}
 
 fn account(signer: &near_crypto::Signer, amount: Balance, code: Option<Vec<u8>>) -> Vec<Action> {
     let mut actions = vec![
@@ -135,7 +105,7 @@ fn participant_signature(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_respond_and_timeout_with_the_real_contract() {
-    let Some(wasm) = contract_wasm() else { return };
+    let wasm = chainsig_devnet::signer_wasm::load().expect("the contract wasm");
     let dir = tempfile::tempdir().unwrap();
     let devnet = start(&dir.path().join("home"), 10).await;
     let client = Client::new(&devnet);

@@ -6,8 +6,6 @@
 //!
 //! The wasm is `CHAINSIG_CONTRACT_WASM`, or built here into `<target>/contract-wasm`.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,38 +30,6 @@ use near_primitives::types::{Balance, BlockReference, Gas};
 use near_primitives::views::TxExecutionStatus;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-
-/// The contract wasm: `CHAINSIG_CONTRACT_WASM`, or built here with the workspace's flags.
-fn contract_wasm() -> Vec<u8> {
-    if let Ok(path) = std::env::var("CHAINSIG_CONTRACT_WASM") {
-        return std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    }
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest_dir.join("../../target"))
-        .join("contract-wasm");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "chainsig-contract",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ])
-        .env("CARGO_TARGET_DIR", &target)
-        // The wasm flags come from the workspace's .cargo/config.toml.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .current_dir(&manifest_dir)
-        .status()
-        .expect("running cargo to build the contract wasm");
-    assert!(status.success(), "building the contract wasm failed");
-    let path = target.join("wasm32-unknown-unknown/release/chainsig_contract.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
 
 fn near(n: u128) -> Balance {
     Balance::from_yoctonear(n * 10u128.pow(24))
@@ -281,7 +247,7 @@ async fn chain_client_and_indexer_on_the_devnet() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let wasm = contract_wasm();
+    let wasm = chainsig_devnet::signer_wasm::load().expect("the contract wasm");
     let dir = tempfile::tempdir().unwrap();
     let mut config = DevnetConfig::new(dir.path().join("devnet"));
     config.rpc_addr = "127.0.0.1:0".parse().unwrap();

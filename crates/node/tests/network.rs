@@ -3,8 +3,8 @@
 //! stockpiles and answer `sign` requests; one node stops while requests are in flight and the
 //! others still answer all of them; restarted, it serves again with its stored key share.
 //!
-//! The wasm comes from `CHAINSIG_CONTRACT_WASM` or where `scripts/build-contract.sh` puts it;
-//! without it the test says so and passes, unless `CHAINSIG_REQUIRE_CONTRACT_WASM=1`.
+//! The wasm comes from [`chainsig_devnet::signer_wasm`] (`CHAINSIG_CONTRACT_WASM`, the
+//! workspace's build, or a fresh one).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,29 +28,6 @@ use tokio::sync::oneshot;
 
 const NODES: usize = 3;
 const THRESHOLD: usize = 2;
-
-fn contract_wasm() -> Option<Vec<u8>> {
-    let path = match std::env::var_os("CHAINSIG_CONTRACT_WASM") {
-        Some(path) => PathBuf::from(path),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-            .join("wasm32-unknown-unknown/release/chainsig_contract.wasm"),
-    };
-    match std::fs::read(&path) {
-        Ok(wasm) => Some(wasm),
-        Err(e) => {
-            let required = std::env::var("CHAINSIG_REQUIRE_CONTRACT_WASM").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "contract wasm {} unreadable: {e}",
-                path.display()
-            );
-            eprintln!("SKIPPED: contract wasm {} unreadable ({e})", path.display());
-            None
-        }
-    }
-}
 
 fn near(n: u128) -> Balance {
     Balance::from_yoctonear(n * 10u128.pow(24))
@@ -327,7 +304,7 @@ fn account_key(home: &Path, account: &AccountId) -> AccountKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_generate_the_key_and_answer_every_request_through_a_failure() {
-    let Some(wasm) = contract_wasm() else { return };
+    let wasm = chainsig_devnet::signer_wasm::load().expect("the contract wasm");
     let network = LocalNetwork::start(wasm).await;
     let mut nodes: Vec<Option<RunningNode>> = network
         .configs
@@ -361,7 +338,7 @@ async fn three_nodes_generate_the_key_and_answer_every_request_through_a_failure
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_joins_and_the_same_key_is_reshared_to_the_new_set() {
-    let Some(wasm) = contract_wasm() else { return };
+    let wasm = chainsig_devnet::signer_wasm::load().expect("the contract wasm");
     let mut network = LocalNetwork::start(wasm).await;
     let mut nodes: Vec<RunningNode> = network.configs.iter().cloned().map(start_node).collect();
     let root_key = network.wait_running(0).await;
