@@ -377,6 +377,10 @@ fn local_network_end_to_end() {
         node_pids.iter().all(|&p| !alive(p)),
         "a node outlived local up"
     );
+    assert!(
+        !home.join("network.json").exists(),
+        "a stopped network looks ready"
+    );
 
     // Resumed on the same home: ready again with the same key, no new DKG.
     let mut again = LocalUp::start(&home, &wasm, &[]);

@@ -213,6 +213,12 @@ fn print_table(run: &Run, ceiling: Option<&ceiling::Ceiling>, n: u32, t: usize) 
     let total = answered + run.failures.len();
     let throughput = answered as f64 / run.elapsed.as_secs_f64().max(1e-9);
     let ms = percentiles(run.answered.iter().map(|s| s.latency.as_millis()).collect());
+    let respond = percentiles(
+        run.answered
+            .iter()
+            .filter_map(|s| s.blocks_to_respond)
+            .collect(),
+    );
     let blocks = percentiles(run.answered.iter().map(|s| s.blocks).collect());
     println!();
     println!("| measure | value |");
@@ -221,7 +227,8 @@ fn print_table(run: &Run, ceiling: Option<&ceiling::Ceiling>, n: u32, t: usize) 
     println!("| wall time | {:.2} s |", run.elapsed.as_secs_f64());
     println!("| throughput | {throughput:.2} signatures/s |");
     println!("| latency p50 / p95 / p99 | {ms} ms |");
-    println!("| latency p50 / p95 / p99 | {blocks} blocks |");
+    println!("| blocks to the respond p50 / p95 / p99 | {respond} |");
+    println!("| blocks to the answer p50 / p95 / p99 | {blocks} |");
     if let Some(c) = ceiling {
         println!(
             "| engine ceiling ({n}, {t}), in-process, {} threads | {:.2} signatures/s ({} in {:.2} s) |",

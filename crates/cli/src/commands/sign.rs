@@ -67,10 +67,13 @@ fn print_text(client: &SignClient, path: &str, signed: &Signed) {
         signed.response["s"]["scalar"].as_str().unwrap_or("-")
     );
     println!("recovery_id  {}", s.recovery_id());
+    let respond = signed
+        .blocks_to_respond
+        .map_or("-".to_string(), |b| b.to_string());
     println!(
-        "latency      {} ms, {} blocks (transaction {})",
+        "latency      {} ms; {respond} blocks to the respond, {} to the answer",
         signed.latency.as_millis(),
         signed.blocks,
-        signed.tx_hash
     );
+    println!("transaction  {}", signed.tx_hash);
 }

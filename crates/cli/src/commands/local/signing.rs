@@ -12,15 +12,16 @@ use chainsig_primitives::{
 use near_crypto::{InMemorySigner, KeyFile, Signer};
 use near_jsonrpc_client::errors::JsonRpcError;
 use near_jsonrpc_client::{methods, JsonRpcClient};
+use near_jsonrpc_primitives::types::chunks::ChunkReference;
 use near_jsonrpc_primitives::types::query::QueryResponseKind;
 use near_jsonrpc_primitives::types::transactions::{RpcTransactionError, TransactionInfo};
 use near_primitives::errors::{
     ActionErrorKind, FunctionCallError, InvalidTxError, TxExecutionError,
 };
 use near_primitives::hash::CryptoHash;
-use near_primitives::types::{AccountId, Balance, BlockId, BlockReference, Finality, Gas};
+use near_primitives::types::{AccountId, Balance, BlockId, BlockReference, Finality, Gas, ShardId};
 use near_primitives::views::{
-    FinalExecutionOutcomeView, FinalExecutionStatus, QueryRequest, TxExecutionStatus,
+    ActionView, FinalExecutionOutcomeView, FinalExecutionStatus, QueryRequest, TxExecutionStatus,
 };
 use serde_json::{json, Value};
 
@@ -45,8 +46,11 @@ pub struct Signed {
     pub derived_key: PublicKey,
     /// From sending the transaction to having its final outcome.
     pub latency: Duration,
+    /// From the block that included the `sign` transaction to the block that included the
+    /// node's `respond` transaction (`None` if no such transaction was found).
+    pub blocks_to_respond: Option<u64>,
     /// From the block that included the `sign` transaction to the block of its last receipt
-    /// (the callback that returned the signature).
+    /// (the callback that returned the signature to the caller).
     pub blocks: u64,
     pub tx_hash: CryptoHash,
 }
@@ -59,6 +63,8 @@ pub struct SignClient {
     /// The last nonce this client used; `None` until read from the chain.
     nonce: tokio::sync::Mutex<Option<u64>>,
     heights: std::sync::Mutex<HashMap<CryptoHash, u64>>,
+    /// Per block height, the payloads (hex) of the `respond` transactions it included.
+    responds: std::sync::Mutex<HashMap<u64, Vec<String>>>,
 }
 
 fn rpc_failed(what: &str, e: impl std::fmt::Display) -> CliError {
@@ -104,6 +110,7 @@ impl SignClient {
             root,
             nonce: tokio::sync::Mutex::new(None),
             heights: std::sync::Mutex::new(HashMap::new()),
+            responds: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -139,13 +146,15 @@ impl SignClient {
         signature
             .verify(&derived_key, payload)
             .map_err(|e| CliError::Failed(format!("the signature does not verify: {e}")))?;
-        let blocks = self.blocks_taken(&outcome).await?;
+        let (first, last) = self.block_span(&outcome).await?;
+        let respond = self.respond_height(first, last, payload).await?;
         Ok(Signed {
             response,
             signature,
             derived_key,
             latency,
-            blocks,
+            blocks_to_respond: respond.map(|h| h - first),
+            blocks: last - first,
             tx_hash,
         })
     }
@@ -257,14 +266,69 @@ impl SignClient {
         }
     }
 
-    /// Blocks from the `sign` transaction's block to the last receipt's block.
-    async fn blocks_taken(&self, outcome: &FinalExecutionOutcomeView) -> Result<u64, CliError> {
+    /// Heights of the `sign` transaction's block and of its last receipt's block.
+    async fn block_span(
+        &self,
+        outcome: &FinalExecutionOutcomeView,
+    ) -> Result<(u64, u64), CliError> {
         let first = self.height(outcome.transaction_outcome.block_hash).await?;
         let mut last = first;
         for receipt in &outcome.receipts_outcome {
             last = last.max(self.height(receipt.block_hash).await?);
         }
-        Ok(last - first)
+        Ok((first, last))
+    }
+
+    /// The first block in `from..=to` that included a `respond` for `payload`. The `sign`
+    /// outcome does not link to it (a yield is resumed by another transaction), so the
+    /// blocks between are searched; payloads are distinct enough to tell requests apart.
+    async fn respond_height(
+        &self,
+        from: u64,
+        to: u64,
+        payload: &EcdsaPayload,
+    ) -> Result<Option<u64>, CliError> {
+        let wanted = payload.to_hex().to_lowercase();
+        for height in from..=to {
+            if self.responds_in(height).await?.contains(&wanted) {
+                return Ok(Some(height));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn responds_in(&self, height: u64) -> Result<Vec<String>, CliError> {
+        if let Some(found) = self
+            .responds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&height)
+        {
+            return Ok(found.clone());
+        }
+        let chunk = self
+            .rpc
+            .call(methods::chunk::RpcChunkRequest {
+                chunk_reference: ChunkReference::BlockShardId {
+                    block_id: BlockId::Height(height),
+                    shard_id: ShardId::new(0),
+                },
+            })
+            .await
+            .map_err(|e| rpc_failed(&format!("reading block {height}"), e))?;
+        let found: Vec<String> = chunk
+            .transactions
+            .iter()
+            .filter(|tx| tx.receiver_id == self.contract)
+            .flat_map(|tx| tx.actions.iter())
+            .filter_map(respond_payload)
+            .collect();
+        let mut responds = self.responds.lock().unwrap_or_else(|p| p.into_inner());
+        if responds.len() > 100_000 {
+            responds.clear();
+        }
+        responds.insert(height, found.clone());
+        Ok(found)
     }
 
     async fn height(&self, hash: CryptoHash) -> Result<u64, CliError> {
@@ -290,6 +354,22 @@ impl SignClient {
         heights.insert(hash, block.header.height);
         Ok(block.header.height)
     }
+}
+
+/// The payload (lower-case hex) a `respond` call answers.
+fn respond_payload(action: &ActionView) -> Option<String> {
+    let ActionView::FunctionCall {
+        method_name, args, ..
+    } = action
+    else {
+        return None;
+    };
+    if method_name != "respond" {
+        return None;
+    }
+    let args: Value = serde_json::from_slice(args).ok()?;
+    let hex = args["request"]["payload"]["Ecdsa"].as_str()?;
+    Some(hex.to_lowercase())
 }
 
 /// Why waiting for an outcome ended without one.

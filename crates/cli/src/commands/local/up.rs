@@ -236,6 +236,9 @@ async fn run_network(
     files::write_json(&home.network_file(), &network)?;
     print_ready(home, &network);
     serve(nodes, shutdown).await;
+    // Clients of a stopped network get "is `local up` running?" instead of a refused
+    // connection.
+    let _ = std::fs::remove_file(home.network_file());
     Ok(())
 }
 
