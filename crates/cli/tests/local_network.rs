@@ -3,9 +3,8 @@
 //! requests are in flight and restarted, a stranger refused by the mesh, a clean stop, and a
 //! resume without a new key.
 //!
-//! Needs the contract wasm: `CHAINSIG_CONTRACT_WASM`, or the workspace's wasm32 release
-//! build (`scripts/build-contract.sh`). Without it the test says so and passes, unless
-//! `CHAINSIG_REQUIRE_CONTRACT_WASM` is set (as in CI).
+//! The contract wasm: `CHAINSIG_CONTRACT_WASM`, the workspace's wasm32 release build, or a
+//! fresh build (see `chainsig_devnet::signer_wasm`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,19 +20,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chainsig");
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn contract_wasm() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CHAINSIG_CONTRACT_WASM") {
-        return Some(PathBuf::from(path));
-    }
-    let relative = "wasm32-unknown-unknown/release/chainsig_contract.wasm";
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    let targets = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([workspace]);
-    targets.map(|t| t.join(relative)).find(|p| p.is_file())
-}
 
 /// Kills the process when the test ends, passed or not.
 struct Process {
@@ -282,14 +268,7 @@ fn node_config(network: &Value, index: usize) -> (PathBuf, PathBuf, String) {
 
 #[test]
 fn local_network_end_to_end() {
-    let Some(wasm) = contract_wasm() else {
-        assert!(
-            std::env::var_os("CHAINSIG_REQUIRE_CONTRACT_WASM").is_none(),
-            "CHAINSIG_REQUIRE_CONTRACT_WASM is set but no contract wasm was found"
-        );
-        eprintln!("skipping: no contract wasm (run scripts/build-contract.sh)");
-        return;
-    };
+    let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("net");
     let mut up = LocalUp::start(
@@ -396,4 +375,50 @@ fn local_network_end_to_end() {
     expect_all_signed(start_requests(&home, &accounts, 4, "resumed"), &root);
     let status = again.stop(Duration::from_secs(60));
     assert!(status.success(), "local up exited with {status}");
+}
+
+#[test]
+fn bad_flags_are_one_line_errors_with_exit_code_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("net");
+    let home = home.to_str().unwrap();
+    let payload = "11".repeat(32);
+    let cases: &[&[&str]] = &[
+        &[
+            "local",
+            "up",
+            "--home",
+            home,
+            "--nodes",
+            "3",
+            "--threshold",
+            "4",
+        ],
+        &["local", "up", "--home", home, "--threshold", "1"],
+        &["local", "up", "--home", home, "--nodes", "1"],
+        &["local", "up", "--home", home, "--block-time", "0"],
+        &["sign", "--home", home, "--payload", "11", "--path", "x"],
+        &["sign", "--home", home, "--payload", &payload, "--path", "x"],
+        &["bench", "--home", home, "--requests", "0"],
+        &[
+            "derive",
+            "--home",
+            home,
+            "--account",
+            "a.near",
+            "--path",
+            "x",
+        ],
+    ];
+    for args in cases {
+        let output = Command::new(BIN).args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("net").exists(),
+        "a refused command made the home"
+    );
 }
