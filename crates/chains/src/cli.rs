@@ -4,9 +4,9 @@
 //! `chainsig_chains::cli::run_eth(args)` (likewise `Btc`/`run_btc`); print the `Ok` string to
 //! stdout, and for an `Err` print `error: {e}` and exit with `e.exit_code()` (2 for bad input).
 //!
-//! Signing: `--home DIR` will mean "sign through the local network in DIR" once that exists;
-//! the `*_with` variants take a [`HomeSigner`] for it, so the binary can plug the network in
-//! without changing this crate. Until then the only signer is **for local testing**: `--root-secret-key <hex>` and
+//! Signing: `--home DIR` means "sign through the local network in DIR"; the `*_with` variants
+//! take a [`HomeSigner`] for it, which the `chainsig` binary provides (this crate does not talk
+//! to NEAR). The other signer is **for local testing**: `--root-secret-key <hex>` and
 //! `--account <id>` sign with `root_secret + tweak(account, path)`, the key the network would
 //! use for that root. Never pass a real network's secret (a real network has none in one place).
 //!
@@ -36,27 +36,29 @@ use crate::signer::{LocalSigner, Signer};
 /// How the transaction gets signed. Exactly one of `--home` or the local-testing pair.
 #[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignerArgs {
-    /// Sign through the local chainsig network whose files are in DIR (not available yet).
+    /// Sign through the local chainsig network whose files are in DIR (`chainsig local up`);
+    /// with --account, as that account (its key file must be in DIR).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// LOCAL TESTING ONLY: stand in for the network with this root secret key (32 bytes hex);
     /// signs with root_secret + tweak(--account, --path). Requires --account.
     #[arg(long, value_name = "HEX")]
     pub root_secret_key: Option<String>,
-    /// LOCAL TESTING ONLY: the NEAR account whose derived key signs (with --root-secret-key).
+    /// The NEAR account whose derived key signs: with --home, the account that sends `sign`
+    /// (default: the network's user); with --root-secret-key (local testing), required.
     #[arg(long, value_name = "ACCOUNT_ID")]
     pub account: Option<String>,
 }
 
-/// How `--home DIR` becomes a signer once the local network exists: given the directory and
+/// How `--home DIR` becomes a signer: given the directory and
 /// `--account` (if any), a [`Signer`] (typically a [`crate::RemoteSigner`] whose transport
 /// submits `sign` to that network's contract).
 pub type HomeSigner<'a> = &'a dyn Fn(&Path, Option<&str>) -> Result<Box<dyn Signer>>;
 
-/// The [`HomeSigner`] of today: there is no local network yet.
+/// The [`HomeSigner`] of a program that cannot reach a network (the library's own `run_*`).
 pub fn no_home_signer(home: &Path, _account: Option<&str>) -> Result<Box<dyn Signer>> {
     Err(ChainsError::Failed(format!(
-        "--home {}: signing through a local network is not available yet; \
+        "--home {}: this program does not sign through a network; \
          for local testing pass --root-secret-key and --account",
         home.display()
     )))

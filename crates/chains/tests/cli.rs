@@ -226,7 +226,10 @@ fn home_is_not_available_yet() {
         "1",
     ])
     .unwrap_err();
-    assert!(err.to_string().contains("not available yet"), "{err}");
+    assert!(
+        err.to_string().contains("does not sign through a network"),
+        "{err}"
+    );
 }
 
 const OWN: &str = "bcrt1qmkj8wqaxjdmrsf3kkswxqmzn9t55wgfxjv9u2a";

@@ -77,8 +77,14 @@ fn main() {
         Command::Local(command) => commands::local::run(command),
         Command::Sign(args) => commands::sign::run(args),
         Command::Bench(args) => commands::bench::run(args),
-        Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth(command)),
-        Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc(command)),
+        Command::Eth(command) => commands::chains::print(chainsig_chains::cli::run_eth_with(
+            command,
+            &commands::chains::home_signer,
+        )),
+        Command::Btc(command) => commands::chains::print(chainsig_chains::cli::run_btc_with(
+            command,
+            &commands::chains::home_signer,
+        )),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");
