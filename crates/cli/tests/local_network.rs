@@ -283,6 +283,103 @@ fn node_config(network: &Value, index: usize) -> (PathBuf, PathBuf, String) {
     )
 }
 
+/// Runs `chainsig` to the end and returns its JSON output (it must succeed).
+fn chainsig_json(args: &[&str]) -> Value {
+    let output = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("chainsig runs");
+    assert!(
+        output.status.success(),
+        "chainsig {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+/// Ethereum and Bitcoin transactions from the user's derived addresses, signed by the
+/// network (`--home`). The commands themselves check the sender recovers to the derived
+/// address and every Bitcoin input's script verifies; here their output is checked against
+/// `derive --home`.
+fn destination_chains_sign_through_the_network(home: &Path) {
+    let home = home.to_str().unwrap();
+    let user = read_json(&Path::new(home).join("network.json"))["user_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let derive = |path: &str| {
+        chainsig_json(&[
+            "derive",
+            "--home",
+            home,
+            "--account",
+            &user,
+            "--path",
+            path,
+            "--btc-network",
+            "regtest",
+            "--json",
+        ])
+    };
+    let eth = chainsig_json(&[
+        "eth",
+        "transfer",
+        "--home",
+        home,
+        "--path",
+        "eth/1",
+        "--to",
+        "0x00000000000000000000000000000000000b0B0b",
+        "--value-wei",
+        "1000",
+        "--nonce",
+        "0",
+        "--chain-id",
+        "1",
+        "--gas-limit",
+        "21000",
+        "--max-fee-per-gas",
+        "30000000000",
+        "--max-priority-fee-per-gas",
+        "1000000000",
+        "--json",
+    ]);
+    assert_eq!(eth["from"], derive("eth/1")["evm_address"], "{eth}");
+    assert!(
+        eth["raw_transaction"].as_str().unwrap().starts_with("0x02"),
+        "{eth}"
+    );
+
+    let own = derive("btc/1")["btc_p2wpkh"].as_str().unwrap().to_owned();
+    let txid = "1111111111111111111111111111111111111111111111111111111111111111";
+    let btc = chainsig_json(&[
+        "btc",
+        "send",
+        "--home",
+        home,
+        "--path",
+        "btc/1",
+        "--utxo",
+        &format!("{txid}:0:40000"),
+        "--utxo",
+        &format!("{txid}:1:30000"),
+        "--to",
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080:50000",
+        "--change",
+        &own,
+        "--fee-rate",
+        "3",
+        "--btc-network",
+        "regtest",
+        "--json",
+    ]);
+    assert_eq!(btc["txid"].as_str().unwrap().len(), 64, "{btc}");
+    assert!(
+        !btc["raw_transaction"].as_str().unwrap().is_empty(),
+        "{btc}"
+    );
+}
+
 #[test]
 fn local_network_end_to_end() {
     let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
@@ -306,6 +403,7 @@ fn local_network_end_to_end() {
 
     // 20 concurrent requests from two accounts and four paths.
     expect_all_signed(start_requests(&home, &accounts, 20, "first"), &root);
+    destination_chains_sign_through_the_network(&home);
 
     // A node killed while requests are in flight: every request is still answered.
     let (config, pid_file, http_url) = node_config(&network, 1);
