@@ -26,7 +26,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chainsig_primitives::{SignRequest, SignatureRequest};
+use chainsig_primitives::{SignRequest, SignatureRequest, SignatureResponse};
 use near_primitives::views::{ActionView, ReceiptEnumView, ReceiptView};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -53,8 +53,23 @@ pub struct SeenRequest {
 pub enum ChainEvent {
     /// A confirmed request (sent before its block's [`ChainEvent::Block`]).
     Request(SeenRequest),
+    /// A `respond` call to the contract, as its arguments say; whoever acts on it checks the
+    /// signature (sent before its block's [`ChainEvent::Block`]).
+    Responded {
+        request: SignatureRequest,
+        response: SignatureResponse,
+    },
     /// A final block, after all of its requests.
     Block(BlockInfo),
+}
+
+/// What one final block holds for the node.
+struct Findings {
+    block: BlockInfo,
+    /// Requests pending as of this block.
+    requests: Vec<SeenRequest>,
+    /// `respond` calls in this block.
+    responses: Vec<(SignatureRequest, SignatureResponse)>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,14 +157,20 @@ pub async fn run(
             }
         }
         match index_block(&client, next, &mut unconfirmed).await {
-            Ok(Some((block, requests))) => {
-                for request in requests {
-                    if events.send(ChainEvent::Request(request)).await.is_err() {
+            Ok(Some(findings)) => {
+                let block = findings.block;
+                let requests = findings.requests.into_iter().map(ChainEvent::Request);
+                let responses = findings
+                    .responses
+                    .into_iter()
+                    .map(|(request, response)| ChainEvent::Responded { request, response });
+                for event in requests
+                    .chain(responses)
+                    .chain(std::iter::once(ChainEvent::Block(block)))
+                {
+                    if events.send(event).await.is_err() {
                         return;
                     }
-                }
-                if events.send(ChainEvent::Block(block)).await.is_err() {
-                    return;
                 }
                 store_checkpoint(&store, settings.checkpoint, block.height, &events).await;
                 backoff.reset();
@@ -202,22 +223,27 @@ async fn store_checkpoint(
     }
 }
 
-/// The block at `height` (final) and the requests that are pending as of it: those it carries
-/// and earlier `unconfirmed` ones that turned pending. Requests not pending yet join
-/// `unconfirmed`. `None` if the chain skipped the height.
+/// The block at `height` (final), the requests that are pending as of it (those it carries
+/// and earlier `unconfirmed` ones that turned pending) and the `respond` calls in it. Requests
+/// not pending yet join `unconfirmed`. `None` if the chain skipped the height.
 async fn index_block(
     client: &ChainClient,
     height: u64,
     unconfirmed: &mut Vec<(SeenRequest, u64)>,
-) -> Result<Option<(BlockInfo, Vec<SeenRequest>)>, ChainError> {
+) -> Result<Option<Findings>, ChainError> {
     let Some((block, receipts)) = client.block_receipts(height).await? else {
         return Ok(None);
     };
     // On an error the block is retried from scratch, with the list as it was.
     let previous = unconfirmed.clone();
     let mut candidates: Vec<(SeenRequest, u64)> = std::mem::take(unconfirmed);
+    let contract = client.contract_id().as_str();
+    let responses = receipts
+        .iter()
+        .flat_map(|r| responses(contract, r))
+        .collect();
     for receipt in &receipts {
-        for (predecessor, request) in sign_requests(client.contract_id().as_str(), receipt) {
+        for (predecessor, request) in sign_requests(contract, receipt) {
             let seen = SeenRequest {
                 request,
                 predecessor,
@@ -241,7 +267,11 @@ async fn index_block(
             }
         }
     }
-    Ok(Some((block, pending)))
+    Ok(Some(Findings {
+        block,
+        requests: pending,
+        responses,
+    }))
 }
 
 async fn is_pending(client: &ChainClient, request: &SignatureRequest) -> Result<bool, ChainError> {
@@ -255,27 +285,50 @@ struct SignArgs {
     request: SignRequest,
 }
 
-/// The `sign` calls to `contract` in `receipt`, as (predecessor, request). Malformed arguments
-/// are skipped with a warning (the contract refused those calls anyway).
-pub fn sign_requests(contract: &str, receipt: &ReceiptView) -> Vec<(String, SignatureRequest)> {
+#[derive(Deserialize)]
+struct RespondArgs {
+    request: SignatureRequest,
+    response: SignatureResponse,
+}
+
+/// The arguments of every call to `method` on `contract` in `receipt`.
+fn calls<'a>(contract: &str, method: &str, receipt: &'a ReceiptView) -> Vec<&'a [u8]> {
     if receipt.receiver_id.as_str() != contract {
         return Vec::new();
     }
     let ReceiptEnumView::Action { actions, .. } = &receipt.receipt else {
         return Vec::new();
     };
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            ActionView::FunctionCall {
+                method_name, args, ..
+            } if method_name == method => Some(args.as_slice()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `respond` calls to `contract` in `receipt`, as (request, response); malformed ones are
+/// skipped (the contract refuses them).
+pub fn responses(
+    contract: &str,
+    receipt: &ReceiptView,
+) -> Vec<(SignatureRequest, SignatureResponse)> {
+    calls(contract, "respond", receipt)
+        .into_iter()
+        .filter_map(|args| serde_json::from_slice::<RespondArgs>(args).ok())
+        .map(|a| (a.request, a.response))
+        .collect()
+}
+
+/// The `sign` calls to `contract` in `receipt`, as (predecessor, request). Malformed arguments
+/// are skipped with a warning (the contract refused those calls anyway).
+pub fn sign_requests(contract: &str, receipt: &ReceiptView) -> Vec<(String, SignatureRequest)> {
     let predecessor = receipt.predecessor_id.to_string();
     let mut found = Vec::new();
-    for action in actions {
-        let ActionView::FunctionCall {
-            method_name, args, ..
-        } = action
-        else {
-            continue;
-        };
-        if method_name != "sign" {
-            continue;
-        }
+    for args in calls(contract, "sign", receipt) {
         let parsed = serde_json::from_slice::<SignArgs>(args)
             .map_err(|e| e.to_string())
             .and_then(|a| {

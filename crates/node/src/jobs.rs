@@ -11,7 +11,6 @@ use chainsig_primitives::{ParticipantId, SignatureRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::leader::RequestId;
 use crate::mesh::message::InstanceId;
 use crate::storage::AssetId;
 
@@ -50,8 +49,6 @@ pub enum Job {
         entropy: [u8; 32],
         participants: Vec<ParticipantId>,
     },
-    /// The leader's `respond` for the request landed: stop tracking it.
-    Answered { request: RequestId },
     /// Key generation among the contract's initial candidates, announced by the candidate
     /// with the lowest id once every candidate is up. `attempt` is fresh for every try, so a
     /// failed try's stray messages never reach the next one.
@@ -149,7 +146,7 @@ impl Job {
     pub fn check(&self, sender: ParticipantId, members: &Membership<'_>) -> Result<(), JobError> {
         let (epoch, owner, participants) = match self {
             // Checked against the contract's candidates by the coordinator, not a session.
-            Job::Answered { .. } | Job::Keygen { .. } | Job::Reshare { .. } => return Ok(()),
+            Job::Keygen { .. } | Job::Reshare { .. } => return Ok(()),
             Job::Triples {
                 epoch,
                 owner,

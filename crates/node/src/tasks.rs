@@ -84,8 +84,6 @@ pub enum Done {
     },
     /// A run this node joined as a follower ended.
     Followed,
-    /// Whether the contract still waits for a request a peer said was answered.
-    Checked { request: RequestId, pending: bool },
 }
 
 #[derive(Debug)]
@@ -428,18 +426,9 @@ async fn sign_and_respond(
         "response": SignatureResponse::Secp256k1(signature),
     });
     match shared.chain.call("respond", &args, RESPOND_TGAS, 0).await {
-        Ok(_) => {
-            let answered = Job::Answered {
-                request: inputs.request_id,
-            }
-            .encode();
-            // Only to peers that are up: a down peer's queue would fill with these.
-            let up = session.mesh.alive();
-            announce(&session.mesh, session.me, &up, &answered);
-            Ok(SignOutcome::Responded {
-                latency: inputs.seen_at.elapsed(),
-            })
-        }
+        Ok(_) => Ok(SignOutcome::Responded {
+            latency: inputs.seen_at.elapsed(),
+        }),
         Err(ChainError::Failed(message)) if message.contains("pending") => {
             Ok(SignOutcome::NotPending)
         }

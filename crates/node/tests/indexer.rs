@@ -217,6 +217,7 @@ async fn collect(
                 }
                 seen.push(r);
             }
+            ChainEvent::Responded { .. } => {}
             ChainEvent::Block(b) => {
                 if let Some(prev) = last_block {
                     assert_eq!(b.height, prev + 1, "blocks in order, none skipped");
@@ -413,6 +414,7 @@ async fn chain_client_and_indexer_on_the_devnet() {
     let mut late_requests = Vec::new();
     while let Some(e) = rx.recv().await {
         match e {
+            ChainEvent::Responded { .. } => {}
             ChainEvent::Block(b) => {
                 assert_eq!(b.height, last + 1);
                 last = b.height;

@@ -293,6 +293,43 @@ impl LocalNetwork {
     }
 }
 
+/// A node's `/state`, over a plain HTTP/1.1 request.
+async fn node_state(config: &Config) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(config.http.listen)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        config.http.listen
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    serde_json::from_str(body).expect("JSON state")
+}
+
+/// Waits until no node tracks a pending request: every node saw every answer on chain.
+async fn wait_books_empty(configs: &[Config]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for config in configs {
+        loop {
+            let pending = node_state(config).await["requests_pending"].as_u64();
+            if pending == Some(0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{pending:?} requests still pending at {}",
+                config.node.account_id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 fn sub(devnet: &Devnet, name: &str) -> AccountId {
     format!("{name}.{}", devnet.root_account()).parse().unwrap()
 }
@@ -315,6 +352,8 @@ async fn three_nodes_generate_the_key_and_answer_every_request_through_a_failure
     let root_key = network.wait_running(0).await;
     let user = &network.user;
     sign_batch(user, &root_key, 1, 8).await;
+    // Followers learn of each answer from the respond on chain.
+    wait_books_empty(&network.configs).await;
 
     // One node stops while a batch is in flight: the others answer every request.
     let batch = sign_batch(user, &root_key, 2, 8);

@@ -14,31 +14,10 @@ impl Coordinator {
                 return;
             }
         };
-        if let Job::Answered { request } = run.job {
-            self.check_answered(request);
-            return;
-        }
         let until = Instant::now() + ANNOUNCEMENT_PATIENCE;
         if let Some(waiting) = self.try_follow(Waiting { from, run, until }) {
             self.keep_waiting(waiting);
         }
-    }
-
-    /// A peer says a request is answered. A peer could say so falsely to keep this node from
-    /// leading it, so the contract has the last word.
-    fn check_answered(&mut self, id: RequestId) {
-        let Some(pending) = self.book.get(&id) else {
-            return;
-        };
-        let (shared, request) = (self.shared.clone(), pending.seen.request);
-        self.spawn(async move {
-            let still_pending = tasks::is_pending(&shared.chain, &request).await;
-            Done::Checked {
-                request: id,
-                // An unanswered check keeps the request: losing one is worse than a retry.
-                pending: still_pending.unwrap_or(true),
-            }
-        });
     }
 
     /// Keeps an announcement for later, within a bound: a peer flooding announcements this
@@ -94,7 +73,7 @@ impl Coordinator {
                 self.follow_generation(session, waiting)
             }
             Job::Sign { .. } => self.follow_signature(session, waiting),
-            Job::Answered { .. } | Job::Keygen { .. } | Job::Reshare { .. } => None,
+            Job::Keygen { .. } | Job::Reshare { .. } => None,
         }
     }
 

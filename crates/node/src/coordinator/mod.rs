@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chainsig_mpc::ParticipantId;
-use chainsig_primitives::PublicKey;
+use chainsig_primitives::{
+    derive_public_key, Payload, PublicKey, SignatureRequest, SignatureResponse,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
@@ -23,7 +25,7 @@ use crate::contract_state::{self, ContractState, Member};
 use crate::http::NodeStatus;
 use crate::indexer::{ChainEvent, SeenRequest};
 use crate::jobs::{Announcement, Job, JobError, Membership};
-use crate::leader::{request_id, RequestId};
+use crate::leader::request_id;
 use crate::mesh::network::{Mesh, MeshSettings, PeerInfo};
 use crate::mesh::{Endpoint, PeerDirectory};
 use crate::requests::RequestBook;
@@ -133,6 +135,9 @@ impl Coordinator {
                 event = events.recv() => match event {
                     Some(ChainEvent::Block(block)) => self.on_block(block.height).await,
                     Some(ChainEvent::Request(seen)) => self.on_request(seen),
+                    Some(ChainEvent::Responded { request, response }) => {
+                        self.on_responded(&request, &response)
+                    }
                     None => return,
                 },
                 Some(done) = self.done.1.recv() => self.on_done(done),
@@ -180,6 +185,23 @@ impl Coordinator {
         if let Some(session) = self.session.clone() {
             let alive = session.mesh.alive();
             self.lead_due_requests(&session, &alive);
+        }
+    }
+
+    /// A `respond` on chain ends the request here if its signature verifies under the
+    /// request's derived key (then the contract took it, or had already taken another): no
+    /// peer's word is needed, and no extra view call.
+    fn on_responded(&mut self, request: &SignatureRequest, response: &SignatureResponse) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let SignatureResponse::Secp256k1(signature) = response;
+        let Payload::Ecdsa(payload) = &request.payload;
+        let verifies = derive_public_key(&session.key.public_key, &request.tweak)
+            .and_then(PublicKey::from_affine)
+            .and_then(|key| signature.verify(&key, payload));
+        if verifies.is_ok() {
+            self.book.remove(&request_id(request));
         }
     }
 
@@ -412,11 +434,6 @@ impl Coordinator {
             }
             Done::Signed { request, outcome } => self.on_signed(request, outcome),
             Done::Followed => {}
-            Done::Checked { request, pending } => {
-                if !pending {
-                    self.book.remove(&request);
-                }
-            }
         }
         self.publish_status();
     }
