@@ -106,7 +106,7 @@ impl Default for StockpileSection {
             triples_high: 64,
             presignatures_low: 8,
             presignatures_high: 32,
-            max_concurrent_generations: 2,
+            max_concurrent_generations: 4,
             triple_batch: 8,
         }
     }

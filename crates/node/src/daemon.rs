@@ -138,11 +138,13 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, String> {
         .map_err(|e| format!("storage.key_file {}: {e}", path.display()))
 }
 
-/// Triple and presignature runs get their own thread, so a long batch never holds up
-/// signing, the mesh or the indexer on the main runtime.
+/// Triple and presignature runs get their own runtime, so a long batch never holds up
+/// signing, the mesh or the indexer on the main one. Two threads: one node can use both cores
+/// of a small machine while its peers wait on messages (measured: 75% → 87% of the engine's
+/// ceiling at (3, 2), BENCHMARKS.md).
 fn generation_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .thread_name("generation")
         .enable_all()
         .build()

@@ -12,15 +12,16 @@ use super::files::{Home, NodeSetup};
 use crate::error::CliError;
 
 /// Small low watermarks make `ready` come after a few generations; higher high watermarks
-/// and two concurrent generations keep a buffer for bursts of requests.
+/// keep a buffer for bursts of requests; four concurrent generations of eight triples keep
+/// both cores busy under load (BENCHMARKS.md).
 pub fn local_stockpile() -> StockpileSection {
     StockpileSection {
         triples_low: 4,
         triples_high: 32,
         presignatures_low: 2,
         presignatures_high: 16,
-        max_concurrent_generations: 2,
-        triple_batch: 4,
+        max_concurrent_generations: 4,
+        triple_batch: 8,
     }
 }
 
