@@ -127,19 +127,8 @@ pub async fn keygen(
 ) -> Done {
     let result = async {
         let limits = key_limits(participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
-        let protocol = chainsig_mpc::keygen(&participants, me, threshold, limits)
-            .map_err(|e| e.to_string())?;
-        let share = runner::run_while_up(
-            protocol,
-            instance,
-            me,
-            &participants,
-            &mesh,
-            &shared.router,
-            PEER_DOWN_GRACE,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let protocol = chainsig_mpc::keygen(&participants, me, threshold, limits);
+        let share = drive(&shared.router, &mesh, me, &participants, instance, protocol).await?;
         shared
             .store
             .put_key_share(0, &share)
@@ -176,19 +165,16 @@ pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> D
             run.old_share.as_ref(),
             run.public_key,
             limits,
-        )
-        .map_err(|e| e.to_string())?;
-        let share = runner::run_while_up(
-            protocol,
-            run.instance,
+        );
+        let share = drive(
+            &shared.router,
+            &mesh,
             run.me,
             &run.participants,
-            &mesh,
-            &shared.router,
-            PEER_DOWN_GRACE,
+            run.instance,
+            protocol,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         shared.store.clear_assets().map_err(|e| e.to_string())?;
         shared
             .store
@@ -197,6 +183,30 @@ pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> D
     }
     .await;
     Done::KeyRun(result)
+}
+
+/// Runs `protocol` (or reports the error that kept it from being built) among `participants`
+/// over the mesh, giving up once one of them is down; errors as text, for the log.
+async fn drive<P: chainsig_mpc::Protocol>(
+    router: &Router,
+    mesh: &Mesh,
+    me: ParticipantId,
+    participants: &[ParticipantId],
+    instance: InstanceId,
+    protocol: Result<P, chainsig_mpc::ProtocolError>,
+) -> Result<P::Output, String> {
+    let protocol = protocol.map_err(|e| e.to_string())?;
+    runner::run_while_up(
+        protocol,
+        instance,
+        me,
+        participants,
+        mesh,
+        router,
+        PEER_DOWN_GRACE,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Sends a contract call as this node and logs how it went.
@@ -233,19 +243,16 @@ pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, m
             session.threshold,
             count as usize,
             limits,
-        )
-        .map_err(|e| e.to_string())?;
-        let triples = runner::run_while_up(
-            protocol,
-            instance,
+        );
+        let triples = drive(
+            &shared.router,
+            &session.mesh,
             session.me,
             &participants,
-            &session.mesh,
-            &shared.router,
-            PEER_DOWN_GRACE,
+            instance,
+            protocol,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let numbered: Vec<_> = (first_id..).zip(triples).collect();
         shared
             .store
@@ -293,19 +300,16 @@ pub async fn presignature(
             announce(&session.mesh, session.me, &participants, &run.body);
         }
         let limits = presign_limits().with_timeout(ms(shared.timeouts.presign_ms));
-        let protocol = chainsig_mpc::presign(&participants, &session.key, t0, t1, limits)
-            .map_err(|e| e.to_string())?;
-        let presignature = runner::run_while_up(
-            protocol,
-            instance,
+        let protocol = chainsig_mpc::presign(&participants, &session.key, t0, t1, limits);
+        let presignature = drive(
+            &shared.router,
+            &session.mesh,
             session.me,
             &participants,
-            &session.mesh,
-            &shared.router,
-            PEER_DOWN_GRACE,
+            instance,
+            protocol,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         shared
             .store
             .put_presignature(owner, id, &presignature)
@@ -407,19 +411,16 @@ async fn sign_and_respond(
         session.me,
         &sign_args(inputs)?,
         limits,
-    )
-    .map_err(|e| e.to_string())?;
-    let signature = runner::run_while_up(
-        protocol,
-        run.instance(),
+    );
+    let signature = drive(
+        &shared.router,
+        &session.mesh,
         session.me,
         &set,
-        &session.mesh,
-        &shared.router,
-        PEER_DOWN_GRACE,
+        run.instance(),
+        protocol,
     )
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
     .ok_or("the leader's signing run ended without a signature")?;
     let args = json!({
         "request": inputs.request,
@@ -458,19 +459,16 @@ pub async fn follow_signature(
             leader,
             &sign_args(&inputs)?,
             limits,
-        )
-        .map_err(|e| e.to_string())?;
-        runner::run_while_up(
-            protocol,
-            instance,
+        );
+        drive(
+            &shared.router,
+            &session.mesh,
             session.me,
             &set,
-            &session.mesh,
-            &shared.router,
-            PEER_DOWN_GRACE,
+            instance,
+            protocol,
         )
         .await
-        .map_err(|e| e.to_string())
     }
     .await;
     if let Err(error) = result {
