@@ -71,9 +71,10 @@ fn main() {
         Command::Demo(args) => commands::demo::run(args),
         Command::Devnet(args) => chainsig_devnet::cli::run_blocking(args)
             .map_err(|e| error::CliError::Failed(e.to_string())),
-        Command::Node(args) => {
-            chainsig_node::cli::run_blocking(args).map_err(error::CliError::Failed)
-        }
+        Command::Node(args) => chainsig_node::cli::run_blocking(args).map_err(|e| match e {
+            chainsig_node::cli::NodeError::Config(message) => error::CliError::Input(message),
+            chainsig_node::cli::NodeError::Failed(message) => error::CliError::Failed(message),
+        }),
         Command::Local(command) => commands::local::run(command),
         Command::Sign(args) => commands::sign::run(args),
         Command::Bench(args) => commands::bench::run(args),

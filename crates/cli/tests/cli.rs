@@ -303,3 +303,41 @@ fn a_closed_output_pipe_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_node_with_a_bad_config_says_which_field_and_exits_with_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let output = chainsig(&["node", "--config", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8(output.stderr).unwrap();
+    assert!(error.contains("cannot read config file"), "{error}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[node]
+account_id = "n0.test.near"
+account_key_file = "k.json"
+data_dir = "data"
+[near]
+rpc_url = "ftp://example"
+contract_id = "signer.test.near"
+[mesh]
+listen = "127.0.0.1:0"
+public_address = "127.0.0.1:1"
+tls_key_file = "tls.key"
+[http]
+listen = "127.0.0.1:0"
+[storage]
+key_env = "X"
+"#,
+    )
+    .unwrap();
+    let output = chainsig(&["node", "--config", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("near.rpc_url"), "{error}");
+}
