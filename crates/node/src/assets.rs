@@ -69,7 +69,8 @@ impl OwnedAssets {
         threshold: usize,
     ) -> Option<Vec<ParticipantId>> {
         let peers: Vec<ParticipantId> = alive.iter().copied().filter(|&p| p != self.me).collect();
-        if peers.len() + 1 < threshold {
+        // The threshold comes from the contract; a zero there must not wrap below.
+        if threshold == 0 || peers.len() + 1 < threshold {
             return None;
         }
         let mut set = vec![self.me];
@@ -166,6 +167,7 @@ mod tests {
         assert!(first.contains(&ParticipantId(0)) && second.contains(&ParticipantId(0)));
         assert_eq!(assets.partner_set(&ids(&[0, 2]), 2), Some(ids(&[0, 2])));
         assert_eq!(assets.partner_set(&ids(&[0]), 2), None);
+        assert_eq!(assets.partner_set(&alive, 0), None);
     }
 
     #[test]

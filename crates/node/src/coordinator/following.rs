@@ -4,8 +4,6 @@
 use super::*;
 
 impl Coordinator {
-    // ----- peers' announcements -----
-
     pub(super) fn on_announcement(&mut self, from: ParticipantId, body: Vec<u8>) {
         let run = match Announcement::received(body) {
             Ok(run) => run,

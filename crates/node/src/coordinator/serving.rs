@@ -4,8 +4,6 @@
 use super::*;
 
 impl Coordinator {
-    // ----- between blocks -----
-
     pub(super) fn on_tick(&mut self) {
         self.retry_waiting();
         let Some(session) = self.session.clone() else {
