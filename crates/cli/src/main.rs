@@ -28,6 +28,8 @@ enum Command {
     Devnet(chainsig_devnet::cli::DevnetArgs),
     /// Run an MPC node from its configuration file.
     Node(chainsig_node::cli::NodeArgs),
+    /// Vote as a node's operator: admit a candidate or remove a participant.
+    Vote(chainsig_node::cli::VoteArgs),
     /// A whole network on this machine: devnet, contract and MPC nodes.
     #[command(subcommand)]
     Local(commands::local::LocalCommand),
@@ -56,6 +58,13 @@ fn restore_default_sigpipe() {
     }
 }
 
+fn node_error(error: chainsig_node::cli::NodeError) -> error::CliError {
+    match error {
+        chainsig_node::cli::NodeError::Config(message) => error::CliError::Input(message),
+        chainsig_node::cli::NodeError::Failed(message) => error::CliError::Failed(message),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     // Long-running servers keep Rust's default: a peer that goes away while we write to its
@@ -71,10 +80,10 @@ fn main() {
         Command::Demo(args) => commands::demo::run(args),
         Command::Devnet(args) => chainsig_devnet::cli::run_blocking(args)
             .map_err(|e| error::CliError::Failed(e.to_string())),
-        Command::Node(args) => chainsig_node::cli::run_blocking(args).map_err(|e| match e {
-            chainsig_node::cli::NodeError::Config(message) => error::CliError::Input(message),
-            chainsig_node::cli::NodeError::Failed(message) => error::CliError::Failed(message),
-        }),
+        Command::Node(args) => chainsig_node::cli::run_blocking(args).map_err(node_error),
+        Command::Vote(args) => chainsig_node::cli::vote_blocking(args)
+            .map(|said| println!("{said}"))
+            .map_err(node_error),
         Command::Local(command) => commands::local::run(command),
         Command::Sign(args) => commands::sign::run(args),
         Command::Bench(args) => commands::bench::run(args),

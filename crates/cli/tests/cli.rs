@@ -312,6 +312,14 @@ fn a_node_with_a_bad_config_says_which_field_and_exits_with_two() {
     assert_eq!(output.status.code(), Some(2));
     let error = String::from_utf8(output.stderr).unwrap();
     assert!(error.contains("cannot read config file"), "{error}");
+    let output = chainsig(&[
+        "vote",
+        "--config",
+        missing.to_str().unwrap(),
+        "join",
+        "n3.test.near",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(

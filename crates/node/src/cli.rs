@@ -36,3 +36,75 @@ pub fn run_blocking(args: NodeArgs) -> Result<(), NodeError> {
         .block_on(crate::daemon::run(config))
         .map_err(NodeError::Failed)
 }
+
+/// Vote as a node's operator: admit a candidate, or remove a participant. The vote is sent
+/// with the node's own account key, as the contract requires of participants.
+#[derive(clap::Args, Debug, Clone)]
+pub struct VoteArgs {
+    /// The voting node's TOML configuration file (its account, key file, RPC and contract).
+    #[arg(long)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub vote: Vote,
+}
+
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Vote {
+    /// Admit a candidate that has called `join`.
+    Join {
+        /// The candidate's NEAR account.
+        candidate: String,
+    },
+    /// Remove a participant (this node included).
+    Leave {
+        /// The participant's NEAR account.
+        participant: String,
+    },
+}
+
+/// Sends the vote; returns what to print (whether it started the reshare).
+pub async fn vote(config: &crate::config::Config, vote: &Vote) -> Result<String, NodeError> {
+    let (method, args, who) = match vote {
+        Vote::Join { candidate } => (
+            "vote_join",
+            serde_json::json!({ "candidate": candidate }),
+            candidate,
+        ),
+        Vote::Leave { participant } => (
+            "vote_leave",
+            serde_json::json!({ "participant": participant }),
+            participant,
+        ),
+    };
+    who.parse::<near_account_id::AccountId>()
+        .map_err(|e| NodeError::Config(format!("{who}: {e}")))?;
+    let key = crate::keys::load_account_key(&config.node.account_key_file, &config.node.account_id)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let contract = config
+        .near
+        .contract_id
+        .parse()
+        .map_err(|e| NodeError::Config(format!("near.contract_id: {e}")))?;
+    let chain = crate::chain::ChainClient::new(&config.near.rpc_url, contract, Some(key));
+    let result = chain
+        .call(method, &args, 30, 0)
+        .await
+        .map_err(|e| NodeError::Failed(format!("{method}: {e}")))?;
+    let started = serde_json::from_slice::<bool>(&result).unwrap_or(false);
+    Ok(if started {
+        format!("{method} {who}: voted; the network is resharing")
+    } else {
+        format!("{method} {who}: voted; more votes are needed")
+    })
+}
+
+/// [`vote`] from synchronous code.
+pub fn vote_blocking(args: VoteArgs) -> Result<String, NodeError> {
+    let config =
+        crate::config::Config::load(&args.config).map_err(|e| NodeError::Config(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Failed(e.to_string()))?;
+    runtime.block_on(vote(&config, &args.vote))
+}

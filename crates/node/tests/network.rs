@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chainsig_devnet::client::{function_call, DevnetClient};
 use chainsig_devnet::{Devnet, DevnetConfig};
 use chainsig_node::chain::ChainClient;
+use chainsig_node::cli::Vote;
 use chainsig_node::config::Config;
 use chainsig_node::contract_state::format_tls_key;
 use chainsig_node::keys::create_tls_key_file;
@@ -253,16 +254,6 @@ impl LocalNetwork {
         candidate
     }
 
-    /// A client that calls the contract as node `i`'s account.
-    fn as_node(&self, i: usize) -> ChainClient {
-        let account = sub(&self.devnet, &format!("n{i}"));
-        ChainClient::new(
-            &self.rpc,
-            self.contract_id.clone(),
-            Some(account_key(&self.home, &account)),
-        )
-    }
-
     async fn state(&self) -> Value {
         self.client
             .view(&self.contract_id, "state", &json!({}))
@@ -394,14 +385,18 @@ async fn a_node_joins_and_the_same_key_is_reshared_to_the_new_set() {
                 .is_some_and(|c| c.iter().any(|c| c["account_id"] == joining.as_str()))
         })
         .await;
-    // The operators of a threshold of participants admit it.
-    for voter in 0..THRESHOLD {
-        network
-            .as_node(voter)
-            .call("vote_join", &json!({ "candidate": joining }), 30, 0)
-            .await
-            .unwrap();
-    }
+    // The operators of a threshold of participants admit it (`chainsig vote join`).
+    let vote = Vote::Join {
+        candidate: joining.to_string(),
+    };
+    let first = chainsig_node::cli::vote(&network.configs[0], &vote)
+        .await
+        .unwrap();
+    assert!(first.contains("more votes are needed"), "{first}");
+    let last = chainsig_node::cli::vote(&network.configs[1], &vote)
+        .await
+        .unwrap();
+    assert!(last.contains("resharing"), "{last}");
     // The network reshares the same key to four participants and signs with the newcomer.
     assert_eq!(network.wait_running(1).await, root_key);
     let state = network.state().await;
