@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, the contract wasm and its size
-# limit, then every test of every crate. Installs the wasm target first if it is missing.
+# limit, then every test of every crate. The contract build installs the wasm target if it
+# is missing, exactly as `chainsig local up` does on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    echo "== installing the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown
-fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,7 +15,7 @@ echo "== contract wasm"
 scripts/build-contract.sh
 # The contract's devnet tests run this very wasm instead of building their own.
 # (Absolute: tests run in their crate's directory.)
-CHAINSIG_CONTRACT_WASM="$(realpath "${CARGO_TARGET_DIR:-target}")/wasm32-unknown-unknown/release/chainsig_contract.wasm"
+CHAINSIG_CONTRACT_WASM="$(realpath "${CARGO_TARGET_DIR:-target}")/wasm32-unknown-unknown/contract/chainsig_contract.wasm"
 export CHAINSIG_CONTRACT_WASM
 # ... and fail, rather than skip, if it is missing.
 export CHAINSIG_REQUIRE_CONTRACT_WASM=1

@@ -55,11 +55,30 @@ struct LocalUp {
 
 impl LocalUp {
     fn start(home: &Path, wasm: &Path, extra: &[&str]) -> LocalUp {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["local", "up", "--home"])
             .arg(home)
             .arg("--contract-wasm")
-            .arg(wasm)
+            .arg(wasm);
+        Self::spawn(command, extra)
+    }
+
+    /// `local up` as the README runs it, on a machine that has built nothing yet: no wasm
+    /// named and none in `target_dir`, so it must build the contract (and install the wasm
+    /// target if the toolchain lacks it) by itself.
+    fn start_as_readme(home: &Path, target_dir: &Path, extra: &[&str]) -> LocalUp {
+        let mut command = Command::new(BIN);
+        command
+            .env_remove(chainsig_devnet::signer_wasm::ENV_VAR)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["local", "up", "--home"])
+            .arg(home);
+        Self::spawn(command, extra)
+    }
+
+    fn spawn(mut command: Command, extra: &[&str]) -> LocalUp {
+        let mut child = command
             .args(["--block-time", "100"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -378,6 +397,25 @@ fn destination_chains_sign_through_the_network(home: &Path) {
         !btc["raw_transaction"].as_str().unwrap().is_empty(),
         "{btc}"
     );
+}
+
+/// The README's run command on a fresh checkout: nothing built, no wasm named. `local up`
+/// says it builds the contract, builds it (installing the wasm target if it is missing),
+/// says how long it took, and reaches `ready`.
+#[test]
+fn the_readme_run_command_builds_its_own_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch_target = dir.path().join("target");
+    let home = dir.path().join("net");
+    let mut up = LocalUp::start_as_readme(&home, &scratch_target, &["--nodes", "2"]);
+    up.wait_for("building the contract wasm", Duration::from_secs(30));
+    let built = up.wait_for("contract wasm built in", Duration::from_secs(900));
+    assert!(
+        built.contains(&*scratch_target.to_string_lossy()),
+        "the wasm is built in the scratch target dir: {built}"
+    );
+    up.wait_for("ready", READY_TIMEOUT);
+    assert!(up.stop(Duration::from_secs(30)).success());
 }
 
 #[test]
