@@ -32,11 +32,16 @@ pub enum Error {
         given: u64,
         expected: u64,
     },
+    WrongAttempt {
+        given: u64,
+        current: u64,
+    },
     PublicKeyMismatch,
     ParticipantIdsExhausted,
     TooManyCandidates {
         max: usize,
     },
+    BadConfig(String),
     // Signing.
     NotRunning(&'static str),
     NoPublicKey(&'static str),
@@ -100,6 +105,10 @@ impl fmt::Display for Error {
                 f,
                 "epoch {given} is not being reshared: the expected epoch is {expected}"
             ),
+            Error::WrongAttempt { given, current } => write!(
+                f,
+                "attempt {given} is not the current one: the key event is in attempt {current}"
+            ),
             Error::PublicKeyMismatch => {
                 f.write_str("this public key differs from the network's root public key")
             }
@@ -108,6 +117,7 @@ impl fmt::Display for Error {
                 f,
                 "{max} candidates already wait to be voted in, the most allowed; try again once participants have voted on them"
             ),
+            Error::BadConfig(why) => write!(f, "bad config: {why}"),
             Error::NotRunning(state) => write!(
                 f,
                 "the network cannot sign yet: the contract is {state}, signing needs Running or Resharing"

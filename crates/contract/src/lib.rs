@@ -233,6 +233,19 @@ fn check_nonce_point(signature: &EcdsaSignature) -> Result<(), Error> {
 }
 
 impl Contract {
+    /// The governance state brought to the current block (see [`Governance::settle`]).
+    fn settled(&mut self) -> &mut Governance {
+        self.governance.settle(env::block_height());
+        &mut self.governance
+    }
+
+    /// A settled copy, for views (which cannot write).
+    fn settled_view(&self) -> Governance {
+        let mut governance = self.governance.clone();
+        governance.settle(env::block_height());
+        governance
+    }
+
     fn public_key_or_fail(&self) -> PublicKey {
         match self.governance.state.public_key() {
             Some(pk) => *pk,
@@ -264,10 +277,17 @@ impl Contract {
     // ---- Governance ----
 
     /// Starts the network: `candidates` generate the root key, then vote for it with `vote_pk`.
-    /// Only the contract account itself may call this (deploy and init in one transaction).
-    pub fn init(&mut self, threshold: u32, candidates: Vec<CandidateInfo>) {
+    /// `config` sets any operating parameter (the others take their defaults). Only the
+    /// contract account itself may call this (deploy and init in one transaction).
+    pub fn init(&mut self, threshold: u32, candidates: Vec<CandidateInfo>, config: Option<Config>) {
         require_self("init");
-        self.governance.init(threshold, candidates).or_fail();
+        let config = config.unwrap_or_default();
+        config.check().map_err(Error::BadConfig).or_fail();
+        let rules = config.attempt_rules();
+        self.config = config;
+        self.governance
+            .init(threshold, candidates, env::block_height(), rules)
+            .or_fail();
     }
 
     /// Registers the caller as a candidate (or updates its registration).
@@ -278,36 +298,56 @@ impl Contract {
             tls_public_key,
             sign_public_key,
         };
-        self.governance.join(info).or_fail();
+        self.settled().join(info).or_fail();
     }
 
     /// A participant votes to add `candidate`. Returns whether this vote started the reshare.
     pub fn vote_join(&mut self, candidate: AccountId) -> bool {
-        self.governance
-            .vote_join(&env::predecessor_account_id(), &candidate)
+        let rules = self.config.attempt_rules();
+        self.settled()
+            .vote_join(
+                &env::predecessor_account_id(),
+                &candidate,
+                env::block_height(),
+                rules,
+            )
             .or_fail()
     }
 
     /// A participant votes to remove `participant`. Returns whether this vote started the reshare.
     pub fn vote_leave(&mut self, participant: AccountId) -> bool {
-        self.governance
-            .vote_leave(&env::predecessor_account_id(), &participant)
+        let rules = self.config.attempt_rules();
+        self.settled()
+            .vote_leave(
+                &env::predecessor_account_id(),
+                &participant,
+                env::block_height(),
+                rules,
+            )
             .or_fail()
     }
 
-    /// An initial member votes for the root key it generated. Returns whether this vote
-    /// started the network.
-    pub fn vote_pk(&mut self, public_key: PublicKey) -> bool {
-        self.governance
-            .vote_pk(&env::predecessor_account_id(), public_key)
+    /// An initial member votes for the root key it generated in key generation attempt
+    /// `attempt`. Returns whether this vote started the network.
+    pub fn vote_pk(&mut self, public_key: PublicKey, attempt: u64) -> bool {
+        self.settled()
+            .vote_pk(&env::predecessor_account_id(), public_key, attempt)
             .or_fail()
     }
 
-    /// A member of the new set reports the reshare into `epoch` done. Returns whether this
-    /// vote finished the reshare.
-    pub fn vote_reshared(&mut self, epoch: u64) -> bool {
-        self.governance
-            .vote_reshared(&env::predecessor_account_id(), epoch)
+    /// A member of the new set reports that it holds its share of `epoch` from reshare attempt
+    /// `attempt`. Returns whether this vote finished the reshare.
+    pub fn vote_reshared(&mut self, epoch: u64, attempt: u64) -> bool {
+        self.settled()
+            .vote_reshared(&env::predecessor_account_id(), epoch, attempt)
+            .or_fail()
+    }
+
+    /// An old participant votes to cancel the reshare under way. Returns whether this vote
+    /// cancelled it (the network then runs on with the old set, key and epoch).
+    pub fn vote_cancel_resharing(&mut self) -> bool {
+        self.settled()
+            .vote_cancel_resharing(&env::predecessor_account_id())
             .or_fail()
     }
 
@@ -319,7 +359,7 @@ impl Contract {
     /// flooded, see `experimental_signature_deposit`); the excess is refunded.
     #[payable]
     pub fn sign(&mut self, request: SignRequest) {
-        let state = &self.governance.state;
+        let state = &self.settled().state;
         if state.public_key().is_none() {
             fail(Error::NotRunning(state.name()));
         }
@@ -398,7 +438,7 @@ impl Contract {
     pub fn respond(&mut self, request: SignatureRequest, response: ResponseArg) {
         let response = SignatureResponse::from(response);
         let caller = env::predecessor_account_id();
-        if !self.governance.state.may_respond(&caller) {
+        if !self.settled().state.may_respond(&caller) {
             fail(Error::NotResponder(caller));
         }
         let root = self.public_key_or_fail();
@@ -449,9 +489,10 @@ impl Contract {
 
     // ---- Views ----
 
-    /// The governance state the nodes follow.
-    pub fn state(&self) -> &ProtocolState {
-        &self.governance.state
+    /// The governance state the nodes follow, as of this block (a key event's attempt that is
+    /// over shows the next one; a reshare out of attempts shows as cancelled).
+    pub fn state(&self) -> ProtocolState {
+        self.settled_view().state
     }
 
     pub fn config(&self) -> &Config {
@@ -469,7 +510,7 @@ impl Contract {
     }
 
     pub fn system_load(&self) -> SystemLoad {
-        let state = &self.governance.state;
+        let state = &self.settled_view().state;
         let storage_usage = env::storage_usage();
         SystemLoad {
             state: state.name().to_string(),

@@ -418,11 +418,13 @@ async fn contract_on_the_devnet() {
         )
         .await
         .expect_failure("`init` may only be called by the contract account itself");
+    // Attempts long enough that this test's votes all fall in the first one.
     world
         .call(
             &contract_signer,
             "init",
-            json!({"threshold": 2, "candidates": candidates}),
+            json!({"threshold": 2, "candidates": candidates,
+                   "config": {"key_event_attempt_blocks": 100_000}}),
             30,
             yocto(0),
         )
@@ -433,7 +435,7 @@ async fn contract_on_the_devnet() {
         .call(
             &bob_s,
             "vote_pk",
-            json!({"public_key": root_pk}),
+            json!({"public_key": root_pk, "attempt": 0}),
             30,
             yocto(0),
         )
@@ -443,7 +445,7 @@ async fn contract_on_the_devnet() {
         .call(
             &node_signers[0],
             "vote_pk",
-            json!({"public_key": root_pk}),
+            json!({"public_key": root_pk, "attempt": 0}),
             30,
             yocto(0),
         )
@@ -453,22 +455,25 @@ async fn contract_on_the_devnet() {
         .call(
             &node_signers[0],
             "vote_pk",
-            json!({"public_key": root_pk}),
+            json!({"public_key": root_pk, "attempt": 0}),
             30,
             yocto(0),
         )
         .await
         .expect_failure("has already voted on this");
-    let voted = world
-        .call(
-            &node_signers[1],
-            "vote_pk",
-            json!({"public_key": root_pk}),
-            30,
-            yocto(0),
-        )
-        .await;
-    assert_eq!(voted.expect_success(), json!(true));
+    // Every candidate must vote for the key, not only a threshold of them.
+    for (i, started) in [(1, false), (2, true)] {
+        let voted = world
+            .call(
+                &node_signers[i],
+                "vote_pk",
+                json!({"public_key": root_pk, "attempt": 0}),
+                30,
+                yocto(0),
+            )
+            .await;
+        assert_eq!(voted.expect_success(), json!(started));
+    }
     let state = world.rpc.view(&contract, "state", json!({})).await.unwrap();
     assert_eq!(state["Running"]["epoch"], 0);
     assert_eq!(
@@ -710,15 +715,21 @@ async fn contract_on_the_devnet() {
         .call(
             &node_signers[0],
             "vote_reshared",
-            json!({"epoch": 0}),
+            json!({"epoch": 0, "attempt": 0}),
             30,
             yocto(0),
         )
         .await
         .expect_failure("stale epoch 0");
-    for voter in [&node_signers[0], n3] {
+    for voter in node_signers[..3].iter().chain([n3]) {
         world
-            .call(voter, "vote_reshared", json!({"epoch": 1}), 30, yocto(0))
+            .call(
+                voter,
+                "vote_reshared",
+                json!({"epoch": 1, "attempt": 0}),
+                30,
+                yocto(0),
+            )
             .await
             .expect_success();
     }
@@ -734,9 +745,15 @@ async fn contract_on_the_devnet() {
             .await
             .expect_success();
     }
-    for voter in &node_signers[..2] {
+    for voter in &node_signers[..3] {
         world
-            .call(voter, "vote_reshared", json!({"epoch": 2}), 30, yocto(0))
+            .call(
+                voter,
+                "vote_reshared",
+                json!({"epoch": 2, "attempt": 0}),
+                30,
+                yocto(0),
+            )
             .await
             .expect_success();
     }

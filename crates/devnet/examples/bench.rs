@@ -301,7 +301,8 @@ async fn main() {
     commit(&rpc, &root, &contract, new_account(&ck, Some(wasm))).await;
     commit(&rpc, &root, &node, new_account(&nk, None)).await;
     let init = json!({"threshold": 1, "candidates": [{"account_id": node, "url": "https://n1:3000",
-        "tls_public_key": nk.public_key().to_string(), "sign_public_key": nk.public_key().to_string()}]});
+        "tls_public_key": nk.public_key().to_string(), "sign_public_key": nk.public_key().to_string()}],
+        "config": {"key_event_attempt_blocks": 100_000}});
     commit(
         &rpc,
         &ck,
@@ -322,7 +323,9 @@ async fn main() {
         &contract,
         vec![fcall(
             "vote_pk",
-            json!({"public_key": pk}).to_string().into_bytes(),
+            json!({"public_key": pk, "attempt": 0})
+                .to_string()
+                .into_bytes(),
             100,
             0,
         )],

@@ -140,6 +140,7 @@ async fn sign_respond_and_timeout_with_the_real_contract() {
             "tls_public_key": node_key.public_key().to_string(),
             "sign_public_key": node_key.public_key().to_string(),
         }],
+        "config": {"key_event_attempt_blocks": 100_000},
     });
     ok(&client
         .send(
@@ -151,7 +152,7 @@ async fn sign_respond_and_timeout_with_the_real_contract() {
     let root_secret = Scalar::random(&mut OsRng);
     let root_pk =
         PublicKey::from_affine((ProjectivePoint::GENERATOR * root_secret).to_affine()).unwrap();
-    let vote = json!({ "public_key": root_pk.to_near_string() });
+    let vote = json!({ "public_key": root_pk.to_near_string(), "attempt": 0 });
     ok(&client
         .send(
             &node_key,

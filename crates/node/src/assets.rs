@@ -31,12 +31,28 @@ fn all_in(set: &[ParticipantId], alive: &[ParticipantId]) -> bool {
 }
 
 impl OwnedAssets {
-    /// Rebuilds the index from the store.
-    pub fn load(store: &Store, me: ParticipantId) -> Result<Self, StorageError> {
+    /// Rebuilds the index from the store for `epoch`: its presignatures, and the triples
+    /// whose participants are all `members` (sorted) and made with `threshold`, which
+    /// survive from the epoch before (triples do not depend on the key).
+    pub fn load(
+        store: &Store,
+        me: ParticipantId,
+        epoch: u64,
+        members: &[ParticipantId],
+        threshold: usize,
+    ) -> Result<Self, StorageError> {
+        let triples = store
+            .triple_participants(me, threshold)?
+            .into_iter()
+            .filter(|(_, set)| all_in(set, members))
+            .collect();
         Ok(Self {
             me,
-            triples: store.triple_participants(me)?.into_iter().collect(),
-            presignatures: store.presignature_participants(me)?.into_iter().collect(),
+            triples,
+            presignatures: store
+                .presignature_participants(epoch, me)?
+                .into_iter()
+                .collect(),
             next_id: store.checkpoint(NEXT_ID_CHECKPOINT)?.unwrap_or(0),
             rotation: 0,
         })

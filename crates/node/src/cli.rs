@@ -37,8 +37,8 @@ pub fn run_blocking(args: NodeArgs) -> Result<(), NodeError> {
         .map_err(NodeError::Failed)
 }
 
-/// Vote as a node's operator: admit a candidate, or remove a participant. The vote is sent
-/// with the node's own account key, as the contract requires of participants.
+/// Vote as a node's operator: admit a candidate, remove a participant, or cancel a reshare.
+/// The vote is sent with the node's own account key, as the contract requires of participants.
 #[derive(clap::Args, Debug, Clone)]
 pub struct VoteArgs {
     /// The voting node's TOML configuration file (its account, key file, RPC and contract).
@@ -60,6 +60,9 @@ pub enum Vote {
         /// The participant's NEAR account.
         participant: String,
     },
+    /// Give up the reshare under way: at a threshold of the old participants' votes the
+    /// network runs on with the old set, threshold, key and epoch.
+    CancelResharing,
 }
 
 /// Sends the vote; returns what to print (whether it started the reshare).
@@ -68,16 +71,19 @@ pub async fn vote(config: &crate::config::Config, vote: &Vote) -> Result<String,
         Vote::Join { candidate } => (
             "vote_join",
             serde_json::json!({ "candidate": candidate }),
-            candidate,
+            Some(candidate),
         ),
         Vote::Leave { participant } => (
             "vote_leave",
             serde_json::json!({ "participant": participant }),
-            participant,
+            Some(participant),
         ),
+        Vote::CancelResharing => ("vote_cancel_resharing", serde_json::json!({}), None),
     };
-    who.parse::<near_account_id::AccountId>()
-        .map_err(|e| NodeError::Config(format!("{who}: {e}")))?;
+    if let Some(who) = who {
+        who.parse::<near_account_id::AccountId>()
+            .map_err(|e| NodeError::Config(format!("{who}: {e}")))?;
+    }
     let key = crate::keys::load_account_key(&config.node.account_key_file, &config.node.account_id)
         .map_err(|e| NodeError::Config(e.to_string()))?;
     let contract = config
@@ -90,11 +96,14 @@ pub async fn vote(config: &crate::config::Config, vote: &Vote) -> Result<String,
         .call(method, &args, 30, 0)
         .await
         .map_err(|e| NodeError::Failed(format!("{method}: {e}")))?;
-    let started = serde_json::from_slice::<bool>(&result).unwrap_or(false);
-    Ok(if started {
-        format!("{method} {who}: voted; the network is resharing")
-    } else {
-        format!("{method} {who}: voted; more votes are needed")
+    let passed = serde_json::from_slice::<bool>(&result).unwrap_or(false);
+    let subject = who.map_or(String::new(), |w| format!(" {w}"));
+    Ok(match (passed, vote) {
+        (true, Vote::CancelResharing) => {
+            format!("{method}: voted; the reshare is cancelled, the old set runs on")
+        }
+        (true, _) => format!("{method}{subject}: voted; the network is resharing"),
+        (false, _) => format!("{method}{subject}: voted; more votes are needed"),
     })
 }
 

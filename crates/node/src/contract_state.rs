@@ -61,6 +61,27 @@ pub struct PkVote {
     pub voters: Vec<String>,
 }
 
+/// The attempt a key event (key generation, reshare) is in, as the contract keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Attempt {
+    pub id: u64,
+    /// The participant id of the member that starts this attempt's run.
+    pub leader: u32,
+    /// The first block after the attempt.
+    pub deadline: u64,
+}
+
+impl Attempt {
+    pub fn leader(&self) -> ParticipantId {
+        ParticipantId(self.leader)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct KeyEvent {
+    pub attempt: Attempt,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub enum ContractState {
     NotInitialized,
@@ -69,6 +90,7 @@ pub enum ContractState {
         threshold: usize,
         #[serde(default)]
         pk_votes: Vec<PkVote>,
+        key_event: KeyEvent,
     },
     Running {
         epoch: u64,
@@ -80,10 +102,12 @@ pub enum ContractState {
     },
     Resharing {
         old_epoch: u64,
+        new_epoch: u64,
         old_participants: Vec<Member>,
         new_participants: Vec<Member>,
         threshold: usize,
         public_key: String,
+        key_event: KeyEvent,
         #[serde(default)]
         finished_votes: Vec<String>,
     },
@@ -149,7 +173,7 @@ mod tests {
         let peer = participants[0].peer().expect("an ed25519 TLS key");
         assert_eq!(format_tls_key(&peer.tls_key), TLS);
         let initializing = format!(
-            r#"{{"Initializing":{{"candidates":[{member}],"threshold":2,"pk_votes":[{{"public_key":"secp256k1:x","voters":["n0.near"]}}]}}}}"#
+            r#"{{"Initializing":{{"candidates":[{member}],"threshold":2,"pk_votes":[{{"public_key":"secp256k1:x","voters":["n0.near"]}}],"key_event":{{"started_at":5,"rules":{{}},"attempt":{{"id":1,"leader":0,"deadline":40}}}}}}}}"#
         );
         assert!(matches!(
             serde_json::from_str(&initializing).unwrap(),
@@ -159,6 +183,18 @@ mod tests {
             serde_json::from_str::<ContractState>(r#""NotInitialized""#).unwrap(),
             ContractState::NotInitialized
         );
+        let resharing = format!(
+            r#"{{"Resharing":{{"old_epoch":0,"new_epoch":3,"old_participants":[{member}],"new_participants":[{member}],"threshold":1,"public_key":"secp256k1:x","key_event":{{"attempt":{{"id":2,"leader":0,"deadline":99}}}},"finished_votes":[],"cancel_votes":[],"candidates":[]}}}}"#
+        );
+        let ContractState::Resharing {
+            new_epoch,
+            key_event,
+            ..
+        } = serde_json::from_str(&resharing).unwrap()
+        else {
+            panic!("not resharing")
+        };
+        assert_eq!((new_epoch, key_event.attempt.id), (3, 2));
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct NodeStatus {
     pub presignatures_owned: usize,
     /// Sign requests seen and not yet known to be answered.
     pub requests_pending: usize,
+    /// The epoch whose key share this node signs with, if it serves.
+    pub serving_epoch: Option<u64>,
+    /// Why this node cannot do its part (then `/health` says it is unhealthy).
+    pub problem: Option<String>,
 }
 
 #[derive(Clone)]
@@ -132,8 +136,17 @@ pub async fn serve(listener: TcpListener, state: HttpState) -> std::io::Result<(
     axum::serve(listener, router(state)).await
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// 200 `{"status":"ok"}`, or 503 `{"status":"unhealthy","problem":…}` when the node cannot do
+/// its part (for instance, a participant without its key share).
+async fn health(State(state): State<HttpState>) -> Response {
+    match snapshot(&state).problem {
+        None => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unhealthy", "problem": problem})),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {

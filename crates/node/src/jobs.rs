@@ -49,22 +49,27 @@ pub enum Job {
         entropy: [u8; 32],
         participants: Vec<ParticipantId>,
     },
-    /// Key generation among the contract's initial candidates, announced by the candidate
-    /// with the lowest id once every candidate is up. `attempt` is fresh for every try, so a
-    /// failed try's stray messages never reach the next one.
+    /// Key generation among the contract's initial candidates in key event attempt
+    /// `attempt`, announced by that attempt's leader once every candidate is up. One run per
+    /// attempt; `nonce` makes its instance id unpredictable.
     Keygen {
         participants: Vec<ParticipantId>,
         threshold: usize,
         attempt: u64,
+        nonce: u64,
     },
-    /// The same root key moved from the old participants to the new ones (epoch
-    /// `old_epoch + 1`), announced by the lowest-id new participant that holds an old share.
+    /// The same root key moved to the new participants, epoch `new_epoch`, in reshare attempt
+    /// `attempt`, announced by that attempt's leader. `contributors` are the old participants
+    /// (all in the new set too) whose old shares rebuild the key: those the leader saw up and
+    /// serving `old_epoch`; every other member of the new set takes part as a newcomer.
     Reshare {
         old_epoch: u64,
-        old_participants: Vec<ParticipantId>,
+        new_epoch: u64,
+        attempt: u64,
+        contributors: Vec<ParticipantId>,
         participants: Vec<ParticipantId>,
         threshold: usize,
-        attempt: u64,
+        nonce: u64,
     },
 }
 

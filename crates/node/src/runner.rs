@@ -109,7 +109,7 @@ impl Router {
                         tracing::warn!(peer = %from, "runner: no room for a job announcement; dropped");
                     }
                 }
-                MeshMessage::Heartbeat => {}
+                MeshMessage::Heartbeat | MeshMessage::Status(_) => {}
             }
         }
     }

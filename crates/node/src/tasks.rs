@@ -56,11 +56,28 @@ pub struct Session {
     pub mesh: Arc<Mesh>,
 }
 
+impl Session {
+    /// The session's participants the mesh hears from (the mesh may also carry members of
+    /// another epoch during a reshare), this node included; sorted.
+    pub fn alive_participants(&self) -> Vec<ParticipantId> {
+        self.mesh
+            .alive()
+            .into_iter()
+            .filter(|p| self.participants.binary_search(p).is_ok())
+            .collect()
+    }
+}
+
 /// A finished run, as the coordinator sees it.
 #[derive(Debug)]
 pub enum Done {
-    /// A key generation or reshare run ended (its share stored on success).
-    KeyRun(Result<(), String>),
+    /// A key generation (epoch 0) or reshare run of `epoch`'s key event ended, its share
+    /// stored on success.
+    KeyRun {
+        epoch: u64,
+        attempt: u64,
+        result: Result<(), String>,
+    },
     /// A transaction (vote, join) finished; the next block's state shows its effect.
     Transaction,
     Triples {
@@ -116,48 +133,67 @@ pub fn announce(mesh: &Mesh, me: ParticipantId, set: &[ParticipantId], body: &[u
     }
 }
 
-/// Key generation among the initial candidates; the share is stored under epoch 0.
-pub async fn keygen(
-    shared: Arc<Shared>,
-    mesh: Arc<Mesh>,
-    me: ParticipantId,
-    participants: Vec<ParticipantId>,
-    threshold: usize,
-    instance: InstanceId,
-) -> Done {
+/// A key generation run as this node takes part in it.
+pub struct KeygenRun {
+    pub me: ParticipantId,
+    pub participants: Vec<ParticipantId>,
+    pub threshold: usize,
+    pub attempt: u64,
+    pub instance: InstanceId,
+}
+
+/// Key generation among the initial candidates; the share is stored under epoch 0 with the
+/// attempt that made it.
+pub async fn keygen(shared: Arc<Shared>, mesh: Arc<Mesh>, run: KeygenRun) -> Done {
     let result = async {
-        let limits = key_limits(participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
-        let protocol = chainsig_mpc::keygen(&participants, me, threshold, limits);
-        let share = drive(&shared.router, &mesh, me, &participants, instance, protocol).await?;
+        let limits = key_limits(run.participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
+        let protocol = chainsig_mpc::keygen(&run.participants, run.me, run.threshold, limits);
+        let share = drive(
+            &shared.router,
+            &mesh,
+            run.me,
+            &run.participants,
+            run.instance,
+            protocol,
+        )
+        .await?;
         shared
             .store
-            .put_key_share(0, &share)
+            .put_key_share(0, run.attempt, &share)
             .map_err(|e| e.to_string())
     }
     .await;
-    Done::KeyRun(result)
+    Done::KeyRun {
+        epoch: 0,
+        attempt: run.attempt,
+        result,
+    }
 }
 
 /// A reshare as this node takes part in it.
 pub struct ReshareRun {
     pub me: ParticipantId,
-    pub old_participants: Vec<ParticipantId>,
+    /// The old participants whose shares rebuild the key (all in `participants`).
+    pub contributors: Vec<ParticipantId>,
     pub participants: Vec<ParticipantId>,
     pub threshold: usize,
     /// This node's share of the old epoch; `None` for a newcomer.
     pub old_share: Option<KeyShare>,
     pub public_key: chainsig_primitives::k256::AffinePoint,
     pub new_epoch: u64,
+    pub attempt: u64,
     pub instance: InstanceId,
 }
 
 /// Reshares the root key to the new participants; the new share is stored under the new
-/// epoch, and the old epoch's triples and presignatures (made for the old shares) are dropped.
+/// epoch with the attempt that made it. Nothing of the old epoch is touched: it keeps signing
+/// until the contract runs at the new epoch, and goes only after that (see
+/// [`Store::prune_to_epoch`]).
 pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> Done {
     let result = async {
         let limits = key_limits(run.participants.len()).with_timeout(ms(shared.timeouts.keygen_ms));
         let protocol = chainsig_mpc::reshare(
-            &run.old_participants,
+            &run.contributors,
             run.threshold,
             &run.participants,
             run.threshold,
@@ -175,14 +211,17 @@ pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> D
             protocol,
         )
         .await?;
-        shared.store.clear_assets().map_err(|e| e.to_string())?;
         shared
             .store
-            .put_key_share(run.new_epoch, &share)
+            .put_key_share(run.new_epoch, run.attempt, &share)
             .map_err(|e| e.to_string())
     }
     .await;
-    Done::KeyRun(result)
+    Done::KeyRun {
+        epoch: run.new_epoch,
+        attempt: run.attempt,
+        result,
+    }
 }
 
 /// Runs `protocol` (or reports the error that kept it from being built) among `participants`
@@ -312,7 +351,7 @@ pub async fn presignature(
         .await?;
         shared
             .store
-            .put_presignature(owner, id, &presignature)
+            .put_presignature(session.epoch, owner, id, &presignature)
             .map_err(|e| e.to_string())
     }
     .await;
@@ -391,7 +430,7 @@ async fn sign_and_respond(
 ) -> Result<SignOutcome, String> {
     let presignature = shared
         .store
-        .take_presignature(session.me, presignature_id)
+        .take_presignature(session.epoch, session.me, presignature_id)
         .map_err(|e| e.to_string())?;
     let job = Job::Sign {
         epoch: session.epoch,
@@ -450,7 +489,7 @@ pub async fn follow_signature(
     let result = async {
         let presignature = shared
             .store
-            .take_presignature(leader, presignature_id)
+            .take_presignature(session.epoch, leader, presignature_id)
             .map_err(|e| e.to_string())?;
         let limits = sign_limits().with_timeout(ms(shared.timeouts.sign_ms));
         let protocol = chainsig_mpc::sign(

@@ -18,6 +18,8 @@ fn state() -> HttpState {
         triples_owned: 12,
         presignatures_owned: 3,
         requests_pending: 5,
+        serving_epoch: Some(0),
+        problem: None,
     };
     HttpState {
         metrics: Arc::new(Metrics::new()),
@@ -42,6 +44,16 @@ async fn health_state_metrics_and_page() {
         get(&state, "/health").await,
         (StatusCode::OK, r#"{"status":"ok"}"#.to_string())
     );
+
+    // A node that cannot do its part says so, with why.
+    state.status.write().unwrap().problem = Some("no key share for epoch 3".into());
+    let (code, body) = get(&state, "/health").await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        r#"{"problem":"no key share for epoch 3","status":"unhealthy"}"#
+    );
+    state.status.write().unwrap().problem = None;
 
     let (code, body) = get(&state, "/state").await;
     assert_eq!(code, StatusCode::OK);

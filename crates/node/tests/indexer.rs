@@ -283,7 +283,7 @@ async fn chain_client_and_indexer_on_the_devnet() {
     let init = json!({"threshold": 2, "candidates": [
         candidate(&n0, "https://n0.example:3000"),
         candidate(&n1, "https://n1.example:3000"),
-    ]});
+    ], "config": {"key_event_attempt_blocks": 100_000}});
     client(&contract, &contract_key)
         .call("init", &init, 30, 0)
         .await
@@ -294,7 +294,7 @@ async fn chain_client_and_indexer_on_the_devnet() {
     let pk = root_public_key();
     let c0 = client(&n0, &n0_key);
     let c1 = client(&n1, &n1_key);
-    let vote = json!({"public_key": pk.to_string()});
+    let vote = json!({"public_key": pk.to_string(), "attempt": 0});
     let done: bool =
         serde_json::from_slice(&c0.call("vote_pk", &vote, 30, 0).await.unwrap()).unwrap();
     assert!(!done);

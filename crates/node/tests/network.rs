@@ -219,7 +219,9 @@ impl LocalNetwork {
         for i in 0..NODES {
             candidates.push(network.add_node(i).await);
         }
-        let init = json!({"threshold": THRESHOLD, "candidates": candidates});
+        // 100 ms blocks: attempts of 8 s.
+        let init = json!({"threshold": THRESHOLD, "candidates": candidates,
+                          "config": {"key_event_attempt_blocks": 80}});
         network
             .client
             .execute(

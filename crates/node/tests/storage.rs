@@ -7,7 +7,7 @@ use chainsig_mpc::presign::presign_limits;
 use chainsig_mpc::simulation::run_honest;
 use chainsig_mpc::triples::deal_insecure;
 use chainsig_mpc::{keygen, presign, KeyShare, ParticipantId, Presignature, Triple};
-use chainsig_node::storage::{StorageError, StorageKey, Store};
+use chainsig_node::storage::{Pruned, StorageError, StorageKey, Store, TripleRule};
 
 fn ids(n: u32) -> Vec<ParticipantId> {
     (0..n).map(ParticipantId).collect()
@@ -62,13 +62,19 @@ fn key_shares_survive_reopening_and_stay_secret_on_disk() {
     let share = keys().remove(&ParticipantId(0)).unwrap();
     {
         let store = Store::open(&path, &key).unwrap();
-        store.put_key_share(1, &share).unwrap();
-        store.put_key_share(3, &share).unwrap();
+        store.put_key_share(1, 0, &share).unwrap();
+        store.put_key_share(3, 0, &share).unwrap();
+        // A later attempt of the same key event replaces the share.
+        store.put_key_share(3, 2, &share).unwrap();
     }
     let store = Store::open(&path, &key).unwrap();
     assert_eq!(store.key_share(1).unwrap().as_ref(), Some(&share));
     assert_eq!(store.key_share(2).unwrap(), None);
     assert_eq!(store.latest_key_share().unwrap().map(|(e, _)| e), Some(3));
+    assert_eq!(store.key_share_attempt(3).unwrap(), Some(2));
+    assert_eq!(store.key_share_attempt(1).unwrap(), Some(0));
+    assert_eq!(store.key_share_attempt(2).unwrap(), None);
+    assert_eq!(store.key_share_epochs().unwrap(), vec![1, 3]);
     drop(store);
 
     // The secret share's bytes appear nowhere in the file, in any encoding we write.
@@ -144,7 +150,7 @@ fn a_triple_is_taken_once_even_across_reopening() {
 }
 
 #[test]
-fn a_presignature_is_taken_once_and_assets_can_be_cleared() {
+fn a_presignature_is_taken_once_and_only_in_its_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("node.redb"), &StorageKey::generate()).unwrap();
     let keys = keys();
@@ -152,19 +158,92 @@ fn a_presignature_is_taken_once_and_assets_can_be_cleared() {
     let owner = ParticipantId(2);
     let mine = presignatures.remove(&ParticipantId(0)).unwrap();
     let big_r = mine.big_r;
-    store.put_presignature(owner, 7, &mine).unwrap();
+    store.put_presignature(4, owner, 7, &mine).unwrap();
     assert_eq!(store.presignature_ids(owner, 5).unwrap(), vec![7]);
-    assert_eq!(store.take_presignature(owner, 7).unwrap().big_r, big_r);
+    assert_eq!(
+        store.presignature_participants(4, owner).unwrap(),
+        vec![(7, ids(3))]
+    );
+    assert!(store
+        .presignature_participants(5, owner)
+        .unwrap()
+        .is_empty());
+    // Another epoch's signature cannot have it, and does not use it up.
     assert!(matches!(
-        store.take_presignature(owner, 7),
+        store.take_presignature(5, owner, 7),
+        Err(StorageError::WrongEpoch {
+            stored: 4,
+            wanted: 5,
+            ..
+        })
+    ));
+    assert_eq!(store.take_presignature(4, owner, 7).unwrap().big_r, big_r);
+    assert!(matches!(
+        store.take_presignature(4, owner, 7),
         Err(StorageError::Missing { .. })
     ));
+}
 
-    store
-        .put_triples(owner, &[(1, my_triples(1).pop().unwrap())])
+#[test]
+fn an_epoch_change_keeps_the_new_share_and_the_triples_of_members_who_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let key = StorageKey::generate();
+    let store = Store::open(&path, &key).unwrap();
+    let share = keys().remove(&ParticipantId(0)).unwrap();
+    let me = ParticipantId(0);
+    // Triples among {0,1,2}, threshold 2; one dealt among {0,1} only.
+    let kept: Vec<(u64, Triple)> = my_triples(2)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64, t))
+        .collect();
+    store.put_triples(me, &kept).unwrap();
+    let pair = deal_insecure(&[ParticipantId(0), ParticipantId(1)], 2)
+        .remove(&me)
         .unwrap();
-    store.clear_assets().unwrap();
-    assert!(store.triple_ids(owner, 5).unwrap().is_empty());
+    store.put_triples(ParticipantId(1), &[(9, pair)]).unwrap();
+    let mut presignatures = presignatures(&keys());
+    store
+        .put_presignature(0, me, 20, &presignatures.remove(&me).unwrap())
+        .unwrap();
+    store.put_key_share(0, 0, &share).unwrap();
+
+    // The old share must not go before the new one is stored.
+    let members = [ParticipantId(0), ParticipantId(1), ParticipantId(3)];
+    let rule = TripleRule {
+        members: &members,
+        threshold: 2,
+    };
+    assert!(store.prune_to_epoch(1, &rule).is_err());
+    assert_eq!(store.key_share_epochs().unwrap(), vec![0]);
+
+    // Member 2 left and 3 joined: the triples shared with 2 go, the one among {0,1} stays;
+    // epoch 0's share and presignature go.
+    store.put_key_share(1, 0, &share).unwrap();
+    let pruned = store.prune_to_epoch(1, &rule).unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            key_shares: 1,
+            presignatures: 1,
+            triples: 2
+        }
+    );
+    assert_eq!(store.key_share_epochs().unwrap(), vec![1]);
+    assert!(store.triple_ids(me, 10).unwrap().is_empty());
+    assert_eq!(store.triple_ids(ParticipantId(1), 10).unwrap(), vec![9]);
+    assert!(store.presignature_ids(me, 10).unwrap().is_empty());
+    // Again: nothing more to do.
+    assert!(store.prune_to_epoch(1, &rule).unwrap().is_empty());
+    drop(store);
+
+    // And it stays so; leaving the network removes the rest.
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.key_share_epochs().unwrap(), vec![1]);
+    let pruned = store.forget_key_material().unwrap();
+    assert_eq!((pruned.key_shares, pruned.triples), (1, 1));
+    assert!(store.key_share_epochs().unwrap().is_empty());
 }
 
 #[test]

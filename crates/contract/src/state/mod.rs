@@ -4,15 +4,24 @@
 //!
 //! `NotInitialized → Initializing → Running ⇄ Resharing`:
 //! - `Initializing`: the candidates of `init` generate the root key and vote for it
-//!   (`vote_pk`); `threshold` equal votes make it `Running` at epoch 0.
+//!   (`vote_pk`); when every candidate has voted for the same key in one attempt, it is
+//!   `Running` at epoch 0.
 //! - `Running`: accounts register as candidates (`join`); participants vote candidates in
 //!   (`vote_join`) or participants out (`vote_leave`); `threshold` votes move to `Resharing`
-//!   with the new set.
-//! - `Resharing`: the new set reshares the same root key and reports it done
-//!   (`vote_reshared(epoch)`); `threshold` votes make it `Running` at `old_epoch + 1`.
+//!   with the new set, into a fresh epoch number.
+//! - `Resharing`: the new set reshares the same root key; when every member of the new set has
+//!   reported its share (`vote_reshared(epoch, attempt)`) in one attempt, it is `Running` at
+//!   the new epoch. The old set keeps signing meanwhile. A threshold of the old participants
+//!   can cancel (`vote_cancel_resharing`), and the contract cancels by itself once the
+//!   attempts run out: back to `Running` with the old set, epoch and key.
+//!
+//! Key events run in attempts kept by the block height ([`key_event`]); callers settle the
+//! state at the current height ([`Governance::settle`]) before anything else.
 //!
 //! Every vote counts once per voter and only from the set that is allowed to vote; the number
 //! of participants never drops below `threshold`.
+
+pub mod key_event;
 
 use chainsig_primitives::{ParticipantId, PublicKey};
 use near_sdk::borsh::{BorshDeserialize, BorshSerialize};
@@ -20,6 +29,7 @@ use near_sdk::AccountId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+pub use key_event::{Attempt, AttemptRules, KeyEvent};
 
 /// The longest URL a participant may register, in bytes.
 pub const MAX_URL_LEN: usize = 512;
@@ -140,7 +150,9 @@ pub struct InitializingState {
     /// `init`'s order) and keep once Running.
     pub candidates: Participants,
     pub threshold: u32,
+    /// The current attempt's votes, per key.
     pub pk_votes: Vec<PkVotes>,
+    pub key_event: KeyEvent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -165,8 +177,11 @@ pub struct RunningState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[borsh(crate = "near_sdk::borsh")]
 pub struct ResharingState {
-    /// The epoch being left; the reshare finishes into `old_epoch + 1`.
+    /// The epoch being left; the old participants keep signing in it until the reshare ends.
     pub old_epoch: u64,
+    /// The epoch the reshare finishes into: a number no earlier reshare used, so the shares of
+    /// a cancelled reshare never mix with a later one's.
+    pub new_epoch: u64,
     pub old_participants: Participants,
     pub new_participants: Participants,
     pub threshold: u32,
@@ -175,8 +190,11 @@ pub struct ResharingState {
         deserialize_with = "borsh_ext::de_public_key"
     )]
     pub public_key: PublicKey,
-    /// Members of the new set who reported the reshare done.
+    pub key_event: KeyEvent,
+    /// Members of the new set who hold their new share from the current attempt.
     pub finished_votes: Voters,
+    /// Old participants who voted to cancel the reshare.
+    pub cancel_votes: Voters,
     /// Candidates registered before or during the reshare; they stay candidates after it.
     pub candidates: Vec<CandidateInfo>,
 }
@@ -192,12 +210,15 @@ pub enum ProtocolState {
     Resharing(ResharingState),
 }
 
-/// The state machine with the one counter that outlives every state: the next participant id.
+/// The state machine with the counters that outlive every state: the next participant id and
+/// the next epoch number.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 #[borsh(crate = "near_sdk::borsh")]
 pub struct Governance {
     pub state: ProtocolState,
     pub next_participant_id: u32,
+    /// The epoch the next reshare goes to; never handed out twice.
+    pub next_epoch: u64,
 }
 
 impl Default for Governance {
@@ -205,6 +226,7 @@ impl Default for Governance {
         Self {
             state: ProtocolState::NotInitialized,
             next_participant_id: 0,
+            next_epoch: 1,
         }
     }
 }
@@ -299,9 +321,35 @@ fn reached(votes: usize, threshold: u32) -> bool {
     votes >= threshold as usize
 }
 
+/// The participant ids of `members`, sorted.
+fn ids(members: &[ParticipantInfo]) -> Vec<ParticipantId> {
+    let mut ids: Vec<ParticipantId> = members.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+impl ResharingState {
+    /// Who may lead a reshare attempt: members of both sets (they hold an old share and will
+    /// hold a new one, so they always take part).
+    pub fn leaders(&self) -> Vec<ParticipantId> {
+        let old = ids(&self.old_participants);
+        ids(&self.new_participants)
+            .into_iter()
+            .filter(|p| old.binary_search(p).is_ok())
+            .collect()
+    }
+}
+
 impl Governance {
-    /// `init(threshold, candidates)`: the initial members, who will generate the root key.
-    pub fn init(&mut self, threshold: u32, candidates: Vec<CandidateInfo>) -> Result<(), Error> {
+    /// `init(threshold, candidates)` at block `now`: the initial members, who will generate
+    /// the root key in attempts under `rules`.
+    pub fn init(
+        &mut self,
+        threshold: u32,
+        candidates: Vec<CandidateInfo>,
+        now: u64,
+        rules: AttemptRules,
+    ) -> Result<(), Error> {
         if !matches!(self.state, ProtocolState::NotInitialized) {
             return Err(Error::AlreadyInitialized);
         }
@@ -329,24 +377,58 @@ impl Governance {
             .map(|(i, c)| c.into_participant(ParticipantId(i as u32)))
             .collect();
         self.next_participant_id = candidates.len() as u32;
+        self.next_epoch = 1;
+        let key_event = KeyEvent::begin(now, rules, &ids(&candidates), 0);
         self.state = ProtocolState::Initializing(InitializingState {
             candidates,
             threshold,
             pk_votes: Vec::new(),
+            key_event,
         });
         Ok(())
     }
 
-    /// `vote_pk(public_key)`: an initial member reports the root key it generated. `threshold`
-    /// votes for one key start the network at epoch 0. After that a member's late vote for the
-    /// same key is accepted and changes nothing; a different key is refused.
+    /// Brings the state to block `now`: a key event's attempt that is over loses its votes,
+    /// and a reshare whose attempts are used up is cancelled. Every call runs this first, and
+    /// the `state()` view shows its result, so no transaction is needed for time to pass.
+    pub fn settle(&mut self, now: u64) {
+        match &mut self.state {
+            ProtocolState::Initializing(s) => {
+                if s.key_event.advance(now, &ids(&s.candidates), 0) {
+                    s.pk_votes.clear();
+                }
+            }
+            ProtocolState::Resharing(s) => {
+                if s.key_event.exhausted_at(now) {
+                    self.cancel_resharing();
+                    return;
+                }
+                let leaders = s.leaders();
+                if s.key_event.advance(now, &leaders, s.new_epoch) {
+                    s.finished_votes.clear();
+                }
+            }
+            ProtocolState::NotInitialized | ProtocolState::Running(_) => {}
+        }
+    }
+
+    /// `vote_pk(public_key, attempt)`: an initial member reports the root key it generated in
+    /// `attempt`. When every candidate has voted for one key in the current attempt, the
+    /// network starts at epoch 0. After that a member's late vote for the same key is
+    /// accepted and changes nothing; a different key is refused.
     /// Returns whether this vote started the network.
-    pub fn vote_pk(&mut self, voter: &AccountId, public_key: PublicKey) -> Result<bool, Error> {
+    pub fn vote_pk(
+        &mut self,
+        voter: &AccountId,
+        public_key: PublicKey,
+        attempt: u64,
+    ) -> Result<bool, Error> {
         match &mut self.state {
             ProtocolState::Initializing(s) => {
                 if !s.candidates.iter().any(|c| &c.account_id == voter) {
                     return Err(Error::NotAParticipant(voter.clone()));
                 }
+                check_attempt(attempt, &s.key_event)?;
                 if s.pk_votes.iter().any(|v| v.voters.contains(voter)) {
                     return Err(Error::AlreadyVoted(voter.clone()));
                 }
@@ -361,7 +443,7 @@ impl Governance {
                     }
                 };
                 let votes = add_vote(&mut s.pk_votes[index].voters, voter)?;
-                if !reached(votes, s.threshold) {
+                if votes < s.candidates.len() {
                     return Ok(false);
                 }
                 self.state = ProtocolState::Running(RunningState {
@@ -426,10 +508,16 @@ impl Governance {
         Ok(())
     }
 
-    /// `vote_join(candidate)`: a participant votes to add a candidate. At `threshold` votes the
-    /// network moves to Resharing with the candidate added under a fresh participant id.
-    /// Returns whether this vote started the reshare.
-    pub fn vote_join(&mut self, voter: &AccountId, candidate: &AccountId) -> Result<bool, Error> {
+    /// `vote_join(candidate)` at block `now`: a participant votes to add a candidate. At
+    /// `threshold` votes the network moves to Resharing with the candidate added under a fresh
+    /// participant id. Returns whether this vote started the reshare.
+    pub fn vote_join(
+        &mut self,
+        voter: &AccountId,
+        candidate: &AccountId,
+        now: u64,
+        rules: AttemptRules,
+    ) -> Result<bool, Error> {
         let ProtocolState::Running(s) = &mut self.state else {
             return Err(wrong_state("vote_join", "Running", &self.state));
         };
@@ -455,22 +543,21 @@ impl Governance {
         let joining = candidates.remove(index);
         let mut new_participants = s.participants.clone();
         new_participants.push(joining.into_participant(id));
-        self.state = ProtocolState::Resharing(ResharingState {
-            old_epoch: s.epoch,
-            old_participants: std::mem::take(&mut s.participants),
-            new_participants,
-            threshold: s.threshold,
-            public_key: s.public_key,
-            finished_votes: Voters::new(),
-            candidates,
-        });
+        self.start_resharing(new_participants, candidates, now, rules);
         Ok(true)
     }
 
-    /// `vote_leave(participant)`: a participant votes to remove a participant (itself included).
-    /// Refused when the set would drop below `threshold`. At `threshold` votes the network
-    /// moves to Resharing without it. Returns whether this vote started the reshare.
-    pub fn vote_leave(&mut self, voter: &AccountId, leaving: &AccountId) -> Result<bool, Error> {
+    /// `vote_leave(participant)` at block `now`: a participant votes to remove a participant
+    /// (itself included). Refused when the set would drop below `threshold`. At `threshold`
+    /// votes the network moves to Resharing without it. Returns whether this vote started the
+    /// reshare.
+    pub fn vote_leave(
+        &mut self,
+        voter: &AccountId,
+        leaving: &AccountId,
+        now: u64,
+        rules: AttemptRules,
+    ) -> Result<bool, Error> {
         let ProtocolState::Running(s) = &mut self.state else {
             return Err(wrong_state("vote_leave", "Running", &self.state));
         };
@@ -496,41 +583,69 @@ impl Governance {
             .filter(|p| &p.account_id != leaving)
             .cloned()
             .collect();
-        self.state = ProtocolState::Resharing(ResharingState {
+        let candidates = std::mem::take(&mut s.candidates);
+        self.start_resharing(new_participants, candidates, now, rules);
+        Ok(true)
+    }
+
+    /// Running → Resharing into a fresh epoch number; the old set keeps signing meanwhile.
+    fn start_resharing(
+        &mut self,
+        new_participants: Participants,
+        candidates: Vec<CandidateInfo>,
+        now: u64,
+        rules: AttemptRules,
+    ) {
+        let ProtocolState::Running(s) = &mut self.state else {
+            return;
+        };
+        let new_epoch = self.next_epoch;
+        self.next_epoch = new_epoch.saturating_add(1);
+        let mut resharing = ResharingState {
             old_epoch: s.epoch,
+            new_epoch,
             old_participants: std::mem::take(&mut s.participants),
             new_participants,
             threshold: s.threshold,
             public_key: s.public_key,
+            key_event: KeyEvent::begin(now, rules, &[], 0),
             finished_votes: Voters::new(),
-            candidates: std::mem::take(&mut s.candidates),
-        });
-        Ok(true)
+            cancel_votes: Voters::new(),
+            candidates,
+        };
+        resharing.key_event = KeyEvent::begin(now, rules, &resharing.leaders(), new_epoch);
+        self.state = ProtocolState::Resharing(resharing);
     }
 
-    /// `vote_reshared(epoch)`: a member of the new set reports that it holds its share for
-    /// `epoch` (= `old_epoch + 1`). At `threshold` votes the network runs again at that epoch
-    /// with the new set. A late vote for the epoch now running is accepted and changes nothing;
-    /// any other epoch is refused. Returns whether this vote finished the reshare.
-    pub fn vote_reshared(&mut self, voter: &AccountId, epoch: u64) -> Result<bool, Error> {
+    /// `vote_reshared(epoch, attempt)`: a member of the new set reports that it holds its share
+    /// for `epoch` from `attempt`. When every member of the new set has done so in the current
+    /// attempt, the network runs at that epoch with the new set. A late vote for the epoch now
+    /// running is accepted and changes nothing; any other epoch or attempt is refused.
+    /// Returns whether this vote finished the reshare.
+    pub fn vote_reshared(
+        &mut self,
+        voter: &AccountId,
+        epoch: u64,
+        attempt: u64,
+    ) -> Result<bool, Error> {
         match &mut self.state {
             ProtocolState::Resharing(s) => {
                 if find(&s.new_participants, voter).is_none() {
                     return Err(Error::NotAParticipant(voter.clone()));
                 }
-                let expected = s.old_epoch + 1;
-                if epoch != expected {
+                if epoch != s.new_epoch {
                     return Err(Error::WrongEpoch {
                         given: epoch,
-                        expected,
+                        expected: s.new_epoch,
                     });
                 }
+                check_attempt(attempt, &s.key_event)?;
                 let votes = add_vote(&mut s.finished_votes, voter)?;
-                if !reached(votes, s.threshold) {
+                if votes < s.new_participants.len() {
                     return Ok(false);
                 }
                 self.state = ProtocolState::Running(RunningState {
-                    epoch: expected,
+                    epoch,
                     participants: std::mem::take(&mut s.new_participants),
                     threshold: s.threshold,
                     public_key: s.public_key,
@@ -556,10 +671,74 @@ impl Governance {
             _ => Err(wrong_state("vote_reshared", "Resharing", &self.state)),
         }
     }
+
+    /// `vote_cancel_resharing()`: an old participant votes to give up the reshare. At
+    /// `threshold` votes the network runs on with the old set, threshold, key and epoch, as if
+    /// the vote that started the reshare had never passed. Returns whether this vote cancelled it.
+    pub fn vote_cancel_resharing(&mut self, voter: &AccountId) -> Result<bool, Error> {
+        let ProtocolState::Resharing(s) = &mut self.state else {
+            return Err(wrong_state(
+                "vote_cancel_resharing",
+                "Resharing",
+                &self.state,
+            ));
+        };
+        if find(&s.old_participants, voter).is_none() {
+            return Err(Error::NotAParticipant(voter.clone()));
+        }
+        let votes = add_vote(&mut s.cancel_votes, voter)?;
+        if !reached(votes, s.threshold) {
+            return Ok(false);
+        }
+        self.cancel_resharing();
+        Ok(true)
+    }
+
+    /// Resharing → Running with the old set. A member the reshare would have admitted is a
+    /// candidate again (without votes), if there is room; its epoch number is not reused.
+    fn cancel_resharing(&mut self) {
+        let ProtocolState::Resharing(s) = &mut self.state else {
+            return;
+        };
+        let mut candidates = std::mem::take(&mut s.candidates);
+        for member in &s.new_participants {
+            let admitted = find(&s.old_participants, &member.account_id).is_none();
+            let listed = candidates.iter().any(|c| c.account_id == member.account_id);
+            if admitted && !listed && candidates.len() < MAX_CANDIDATES {
+                candidates.push(CandidateInfo {
+                    account_id: member.account_id.clone(),
+                    url: member.url.clone(),
+                    tls_public_key: member.tls_public_key.clone(),
+                    sign_public_key: member.sign_public_key.clone(),
+                });
+            }
+        }
+        self.state = ProtocolState::Running(RunningState {
+            epoch: s.old_epoch,
+            participants: std::mem::take(&mut s.old_participants),
+            threshold: s.threshold,
+            public_key: s.public_key,
+            candidates,
+            join_votes: Vec::new(),
+            leave_votes: Vec::new(),
+        });
+    }
+}
+
+/// Refuses a vote for an attempt other than the current one: its share (or key) is not the
+/// one the others are voting for.
+fn check_attempt(attempt: u64, event: &KeyEvent) -> Result<(), Error> {
+    if attempt != event.attempt.id {
+        return Err(Error::WrongAttempt {
+            given: attempt,
+            current: event.attempt.id,
+        });
+    }
+    Ok(())
 }
 
 /// Borsh for the primitives' types, which carry serde only.
-mod borsh_ext {
+pub(crate) mod borsh_ext {
     use super::*;
     use near_sdk::borsh::io::{Error as IoError, ErrorKind, Read, Write};
 

@@ -83,10 +83,10 @@ const MEMBERS: [&str; 3] = ["n0.near", "n1.near", "n2.near"];
 fn running() -> Contract {
     as_caller(CONTRACT);
     let mut contract = Contract::default();
-    contract.init(2, MEMBERS.iter().map(|m| candidate(m)).collect());
-    for member in &MEMBERS[..2] {
+    contract.init(2, MEMBERS.iter().map(|m| candidate(m)).collect(), None);
+    for member in &MEMBERS {
         as_caller(member);
-        contract.vote_pk(root_key(1));
+        contract.vote_pk(root_key(1), 0);
     }
     assert_eq!(contract.state().name(), "Running");
     contract
@@ -155,18 +155,18 @@ fn init_only_by_the_contract_account_and_once() {
     as_caller(USER);
     let mut contract = Contract::default();
     assert_refused(
-        || contract.init(1, vec![candidate("n0.near")]),
+        || contract.init(1, vec![candidate("n0.near")], None),
         "`init` may only be called by the contract account itself",
     );
     as_caller(CONTRACT);
     assert_refused(
-        || contract.init(2, vec![candidate("n0.near")]),
+        || contract.init(2, vec![candidate("n0.near")], None),
         "threshold 2 must be at least 1 and at most the number of members (1)",
     );
-    contract.init(1, vec![candidate("n0.near")]);
+    contract.init(1, vec![candidate("n0.near")], None);
     assert_eq!(contract.state().name(), "Initializing");
     assert_refused(
-        || contract.init(1, vec![candidate("n0.near")]),
+        || contract.init(1, vec![candidate("n0.near")], None),
         "the contract is already initialized",
     );
 }
@@ -219,13 +219,17 @@ fn votes_through_the_contract() {
     as_caller("n3.near");
     assert_refused(
         || {
-            contract.vote_reshared(0);
+            contract.vote_reshared(0, 0);
         },
         "stale epoch 0",
     );
-    assert!(!contract.vote_reshared(1));
+    assert!(!contract.vote_reshared(1, 0));
+    for member in ["n0.near", "n1.near"] {
+        as_caller(member);
+        assert!(!contract.vote_reshared(1, 0));
+    }
     as_caller("n2.near");
-    assert!(contract.vote_reshared(1));
+    assert!(contract.vote_reshared(1, 0));
     let load = contract.system_load();
     assert_eq!(
         (load.state.as_str(), load.epoch, load.participants),
@@ -238,10 +242,12 @@ fn votes_through_the_contract() {
             as_caller(voter);
             contract.vote_leave(account(leaving));
         }
-        let epoch = contract.state().epoch().unwrap() + 1;
-        for voter in ["n0.near", "n1.near"] {
-            as_caller(voter);
-            contract.vote_reshared(epoch);
+        let ProtocolState::Resharing(resharing) = contract.state() else {
+            panic!("expected Resharing")
+        };
+        for member in &resharing.new_participants {
+            as_caller(member.account_id.as_str());
+            contract.vote_reshared(resharing.new_epoch, 0);
         }
     }
     assert_eq!(contract.state().participants().len(), 2);
@@ -254,7 +260,7 @@ fn votes_through_the_contract() {
     );
     assert_refused(
         || {
-            contract.vote_pk(root_key(2));
+            contract.vote_pk(root_key(2), 0);
         },
         "differs from the network's root public key",
     );
@@ -848,6 +854,85 @@ proptest::proptest! {
             proptest::prop_assert!(!raw_entry_exists(&mut contract, request));
         }
     }
+}
+
+#[test]
+fn init_takes_a_partial_config_and_refuses_a_bad_one() {
+    as_caller(CONTRACT);
+    let mut contract = Contract::default();
+    let config: crate::Config =
+        serde_json::from_value(json!({"key_event_attempt_blocks": 7})).unwrap();
+    assert_eq!(
+        config.key_event_max_attempts,
+        crate::Config::default().key_event_max_attempts
+    );
+    assert!(
+        serde_json::from_value::<crate::Config>(json!({"no_such_field": 1})).is_err(),
+        "unknown fields are refused"
+    );
+    let bad: crate::Config =
+        serde_json::from_value(json!({"key_event_attempt_blocks": 0})).unwrap();
+    assert_refused(
+        || contract.init(1, vec![candidate("n0.near")], Some(bad)),
+        "bad config: key_event_attempt_blocks must be at least 1",
+    );
+    contract.init(1, vec![candidate("n0.near")], Some(config));
+    assert_eq!(contract.config().key_event_attempt_blocks, 7);
+}
+
+#[test]
+fn the_state_view_moves_with_the_block_height() {
+    as_caller(CONTRACT);
+    let mut contract = Contract::default();
+    let config: crate::Config =
+        serde_json::from_value(json!({"key_event_attempt_blocks": 5, "key_event_max_attempts": 2}))
+            .unwrap();
+    contract.init(
+        2,
+        MEMBERS.iter().map(|m| candidate(m)).collect(),
+        Some(config),
+    );
+    let at = |height: u64| {
+        testing_env!(context(USER).block_height(height).build());
+    };
+    // The mock's first block is 0.
+    at(4);
+    let state = serde_json::to_value(contract.state()).unwrap();
+    assert_eq!(state["Initializing"]["key_event"]["attempt"]["id"], 0);
+    at(5);
+    let state = serde_json::to_value(contract.state()).unwrap();
+    let attempt = &state["Initializing"]["key_event"]["attempt"];
+    assert_eq!(
+        (attempt["id"].clone(), attempt["leader"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(attempt["deadline"], 10);
+
+    // A vote for the attempt that is over is refused with both numbers.
+    testing_env!(context("n0.near").block_height(5).build());
+    assert_refused(
+        || {
+            contract.vote_pk(root_key(1), 0);
+        },
+        "attempt 0 is not the current one: the key event is in attempt 1",
+    );
+    for member in &MEMBERS {
+        testing_env!(context(member).block_height(6).build());
+        contract.vote_pk(root_key(1), 1);
+    }
+    assert_eq!(contract.state().name(), "Running");
+
+    // A reshare out of attempts shows as cancelled in the view, before anyone calls.
+    for voter in ["n0.near", "n1.near"] {
+        testing_env!(context(voter).block_height(20).build());
+        contract.vote_leave(account("n2.near"));
+    }
+    at(29);
+    assert_eq!(contract.state().name(), "Resharing");
+    at(30);
+    assert_eq!(contract.state().name(), "Running");
+    assert_eq!(contract.state().participants().len(), 3);
+    assert_eq!(contract.system_load().participants, 3);
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Property tests: random sequences of governance calls from participants, candidates and
-//! outsiders. Whatever is accepted or refused, every reachable state keeps the invariants:
-//! threshold ≤ members, no duplicate accounts or ids, epochs only grow (by one per finished
-//! reshare), the root key never changes once set, ids are never reused, refusals change nothing.
+//! outsiders, with blocks passing between them (attempts end, reshares run out of attempts).
+//! Whatever is accepted or refused, every reachable state keeps the invariants: threshold ≤
+//! members, no duplicate accounts or ids, the running epoch never goes back and a finished
+//! reshare's epoch was never used before, the root key never changes once set, ids are never
+//! reused, votes count once and only from those allowed, refusals change nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use super::state::{RULES, T0};
 use super::{account, candidate, root_key};
 use crate::state::{Governance, ParticipantInfo, ProtocolState};
 
@@ -18,25 +21,52 @@ fn name(i: usize) -> String {
 
 #[derive(Debug, Clone)]
 enum Op {
-    VotePk { voter: usize, key: u64 },
-    Join { who: usize },
-    VoteJoin { voter: usize, candidate: usize },
-    VoteLeave { voter: usize, leaving: usize },
-    VoteReshared { voter: usize, epoch_delta: i8 },
+    VotePk {
+        voter: usize,
+        key: u64,
+        attempt_delta: i8,
+    },
+    Join {
+        who: usize,
+    },
+    VoteJoin {
+        voter: usize,
+        candidate: usize,
+    },
+    VoteLeave {
+        voter: usize,
+        leaving: usize,
+    },
+    VoteReshared {
+        voter: usize,
+        epoch_delta: i8,
+        attempt_delta: i8,
+    },
+    VoteCancel {
+        voter: usize,
+    },
+    /// Blocks pass.
+    Wait {
+        blocks: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let who = 0..ACCOUNTS;
     // Mostly the current epoch, so that reshares finish and epochs climb.
-    let epoch_delta = prop_oneof![6 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8), 1 => Just(2i8)];
+    let delta = || prop_oneof![6 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8), 1 => Just(2i8)];
     prop_oneof![
-        2 => (who.clone(), 1u64..3).prop_map(|(voter, key)| Op::VotePk { voter, key }),
+        3 => (who.clone(), 1u64..3, delta())
+            .prop_map(|(voter, key, attempt_delta)| Op::VotePk { voter, key, attempt_delta }),
         2 => who.clone().prop_map(|who| Op::Join { who }),
         3 => (who.clone(), who.clone())
             .prop_map(|(voter, candidate)| Op::VoteJoin { voter, candidate }),
         2 => (who.clone(), who.clone()).prop_map(|(voter, leaving)| Op::VoteLeave { voter, leaving }),
-        5 => (who, epoch_delta)
-            .prop_map(|(voter, epoch_delta)| Op::VoteReshared { voter, epoch_delta }),
+        6 => (who.clone(), delta(), delta()).prop_map(|(voter, epoch_delta, attempt_delta)| {
+            Op::VoteReshared { voter, epoch_delta, attempt_delta }
+        }),
+        1 => who.prop_map(|voter| Op::VoteCancel { voter }),
+        1 => (1u64..=RULES.attempt_blocks * 2).prop_map(|blocks| Op::Wait { blocks }),
     ]
 }
 
@@ -67,7 +97,7 @@ fn check(g: &Governance) {
             assert!(s
                 .pk_votes
                 .iter()
-                .all(|v| (v.voters.len() as u32) < s.threshold));
+                .all(|v| v.voters.len() < s.candidates.len()));
         }
         ProtocolState::Running(s) => {
             check_members(&s.participants, s.threshold, g.next_participant_id);
@@ -94,29 +124,66 @@ fn check(g: &Governance) {
             assert!(s.finished_votes.iter().all(|v| members.contains(v)));
             let unique: BTreeSet<_> = s.finished_votes.iter().collect();
             assert_eq!(unique.len(), s.finished_votes.len(), "double vote");
-            assert!((s.finished_votes.len() as u32) < s.threshold);
+            assert!(s.finished_votes.len() < s.new_participants.len());
+            let old: BTreeSet<_> = s.old_participants.iter().map(|p| &p.account_id).collect();
+            assert!(s.cancel_votes.iter().all(|v| old.contains(v)));
+            assert!((s.cancel_votes.len() as u32) < s.threshold);
+            assert!(s.new_epoch > s.old_epoch && s.new_epoch < g.next_epoch);
+            assert!(s.leaders().contains(&s.key_event.attempt.leader));
         }
     }
 }
 
-fn apply(g: &mut Governance, op: &Op) -> bool {
+/// The current key event's attempt, shifted by `delta` (never below 0).
+fn attempt(g: &Governance, delta: i8) -> u64 {
+    let current = match &g.state {
+        ProtocolState::Initializing(s) => s.key_event.attempt.id,
+        ProtocolState::Resharing(s) => s.key_event.attempt.id,
+        _ => 0,
+    };
+    current.saturating_add_signed(delta.into())
+}
+
+/// Applies `op` at block `*now` (settling first, as every contract call does); returns
+/// whether it was accepted. Waiting is always accepted.
+fn apply(g: &mut Governance, now: &mut u64, op: &Op) -> bool {
+    if let Op::Wait { blocks } = *op {
+        *now += blocks;
+        g.settle(*now);
+        return true;
+    }
+    g.settle(*now);
+    let who = |i: usize| account(&name(i));
     let result = match *op {
-        Op::VotePk { voter, key } => g.vote_pk(&account(&name(voter)), root_key(key)).map(|_| ()),
+        Op::VotePk {
+            voter,
+            key,
+            attempt_delta,
+        } => g
+            .vote_pk(&who(voter), root_key(key), attempt(g, attempt_delta))
+            .map(|_| ()),
         Op::Join { who } => g.join(candidate(&name(who))),
         Op::VoteJoin { voter, candidate } => g
-            .vote_join(&account(&name(voter)), &account(&name(candidate)))
+            .vote_join(&who(voter), &who(candidate), *now, RULES)
             .map(|_| ()),
         Op::VoteLeave { voter, leaving } => g
-            .vote_leave(&account(&name(voter)), &account(&name(leaving)))
+            .vote_leave(&who(voter), &who(leaving), *now, RULES)
             .map(|_| ()),
-        Op::VoteReshared { voter, epoch_delta } => {
+        Op::VoteReshared {
+            voter,
+            epoch_delta,
+            attempt_delta,
+        } => {
             let base = match &g.state {
-                ProtocolState::Resharing(s) => s.old_epoch + 1,
+                ProtocolState::Resharing(s) => s.new_epoch,
                 other => other.epoch().unwrap_or(0),
             };
             let epoch = base.saturating_add_signed(epoch_delta.into());
-            g.vote_reshared(&account(&name(voter)), epoch).map(|_| ())
+            let attempt = attempt(g, attempt_delta);
+            g.vote_reshared(&who(voter), epoch, attempt).map(|_| ())
         }
+        Op::VoteCancel { voter } => g.vote_cancel_resharing(&who(voter)).map(|_| ()),
+        Op::Wait { .. } => Ok(()),
     };
     result.is_ok()
 }
@@ -132,27 +199,34 @@ proptest! {
     ) {
         let threshold = threshold_seed % initial as u32 + 1;
         let mut g = Governance::default();
-        g.init(threshold, (0..initial).map(|i| candidate(&name(i))).collect()).unwrap();
+        let mut now = T0;
+        g.init(threshold, (0..initial).map(|i| candidate(&name(i))).collect(), now, RULES)
+            .unwrap();
         check(&g);
 
         let mut key = None;
         let mut epoch = 0u64;
+        let mut epochs_run = BTreeSet::from([0u64]);
         let mut ids: BTreeMap<String, u32> = BTreeMap::new();
         let mut last_next_id = g.next_participant_id;
         for op in &ops {
-            let before = g.clone();
-            let accepted = apply(&mut g, op);
+            let mut settled = g.clone();
+            settled.settle(now);
+            let accepted = apply(&mut g, &mut now, op);
             if !accepted {
-                prop_assert_eq!(&g, &before, "a refused call changed the state");
+                prop_assert_eq!(&g, &settled, "a refused call changed the state");
                 continue;
             }
             check(&g);
             if let Some(pk) = g.state.public_key() {
                 prop_assert_eq!(*key.get_or_insert(*pk), *pk, "the root key changed");
             }
-            let now = g.state.epoch().unwrap();
-            prop_assert!(now == epoch || now == epoch + 1, "epoch jumped");
-            epoch = now;
+            let running = g.state.epoch().unwrap();
+            prop_assert!(running >= epoch, "the epoch went back");
+            if running != epoch {
+                prop_assert!(epochs_run.insert(running), "an epoch number was used twice");
+            }
+            epoch = running;
             prop_assert!(g.next_participant_id >= last_next_id);
             last_next_id = g.next_participant_id;
             // An account keeps its id; a new member gets an id never seen before.
@@ -186,19 +260,24 @@ proptest! {
     ) {
         // acct0..acct2 are members; every call here comes from acct5 or acct6, who never join.
         let mut g = Governance::default();
-        g.init(2, (0..3).map(|i| candidate(&name(i))).collect()).unwrap();
-        g.vote_pk(&account(&name(0)), root_key(1)).unwrap();
-        g.vote_pk(&account(&name(1)), root_key(1)).unwrap();
+        let mut now = T0;
+        g.init(2, (0..3).map(|i| candidate(&name(i))).collect(), now, RULES).unwrap();
+        for i in 0..3 {
+            g.vote_pk(&account(&name(i)), root_key(1), 0).unwrap();
+        }
         let start = g.clone();
         for op in ops {
             let op = match op {
-                Op::VotePk { key, .. } => Op::VotePk { voter: 5, key },
-                Op::Join { .. } => continue,
+                Op::VotePk { key, attempt_delta, .. } => Op::VotePk { voter: 5, key, attempt_delta },
+                Op::Join { .. } | Op::Wait { .. } => continue,
                 Op::VoteJoin { candidate, .. } => Op::VoteJoin { voter: 6, candidate },
                 Op::VoteLeave { leaving, .. } => Op::VoteLeave { voter: 5, leaving },
-                Op::VoteReshared { epoch_delta, .. } => Op::VoteReshared { voter: 6, epoch_delta },
+                Op::VoteReshared { epoch_delta, attempt_delta, .. } => {
+                    Op::VoteReshared { voter: 6, epoch_delta, attempt_delta }
+                }
+                Op::VoteCancel { .. } => Op::VoteCancel { voter: 5 },
             };
-            prop_assert!(!apply(&mut g, &op), "an outsider's {:?} was accepted", op);
+            prop_assert!(!apply(&mut g, &mut now, &op), "an outsider's {:?} was accepted", op);
         }
         prop_assert_eq!(g, start);
     }

@@ -49,7 +49,7 @@ impl Coordinator {
             Job::Reshare { .. } => return self.follow_reshare(waiting),
             _ => {}
         }
-        let Some(session) = self.session.clone() else {
+        let Some(session) = self.session_for(&waiting.run.job) else {
             return Some(waiting);
         };
         let members = Membership {
@@ -73,6 +73,18 @@ impl Coordinator {
             Job::Sign { .. } => self.follow_signature(session, waiting),
             Job::Keygen { .. } | Job::Reshare { .. } => None,
         }
+    }
+
+    /// The session an announcement belongs to: the current one, or (for a signature a peer
+    /// began just before the switch) the retiring one. `None`: not yet (wait).
+    fn session_for(&mut self, job: &Job) -> Option<Session> {
+        let current = self.session.clone()?;
+        if let (Job::Sign { epoch, .. }, Some(retiring)) = (job, self.retiring_session()) {
+            if *epoch == retiring.epoch && *epoch != current.epoch {
+                return Some(retiring);
+            }
+        }
+        Some(current)
     }
 
     pub(super) fn follow_generation(

@@ -1,177 +1,327 @@
-//! Getting a key share: key generation among the initial candidates and voting the key;
-//! resharing the same key to a new participant set and reporting it done. Each run is
-//! announced by one node (the lowest id that can lead it) once everyone it needs is up, with a
-//! fresh attempt id, and joined by the others only when it matches the contract's state.
+//! Getting a key share: key generation among the initial candidates, and resharing the same
+//! key to a new participant set. Both run in the contract's attempts: each attempt has one
+//! leader, which announces one run once everyone it needs is up; the others join that run
+//! only if it matches the contract's state. A share is voted for with the attempt that made
+//! it, and the contract finishes the event once every member has voted in one attempt.
+//!
+//! One run per attempt, on every node, even across restarts (a checkpoint records the
+//! attempt a node took part in before it sends anything): two runs of one attempt could
+//! leave members holding shares from different runs, all voted for, that do not fit together.
 
 use super::*;
 
+/// The key generation or reshare run under way.
+pub(super) struct KeyRun {
+    /// The epoch whose key share it makes (0 for key generation).
+    epoch: u64,
+    attempt: u64,
+    abort: tokio::task::AbortHandle,
+}
+
+/// The checkpoint that records the last attempt of `epoch`'s key event this node ran in
+/// (stored as attempt + 1; absent: none).
+fn attempt_checkpoint(epoch: u64) -> String {
+    format!("key_event_attempt/{epoch}")
+}
+
+/// What a reshare attempt asks of the new set, from the contract's Resharing state.
+pub(super) struct ResharePlan {
+    old_epoch: u64,
+    new_epoch: u64,
+    old: Vec<ParticipantId>,
+    new: Vec<ParticipantId>,
+    threshold: usize,
+    public_key: PublicKey,
+    attempt: Attempt,
+}
+
 impl Coordinator {
-    pub(super) fn generate_or_vote_key(
-        &mut self,
-        me: ParticipantId,
-        candidates: &[Member],
-        threshold: usize,
-        voted: bool,
-    ) {
-        if self.in_flight.key_run || self.in_flight.transaction {
-            return;
-        }
-        let share = match self.shared.store.key_share(0) {
-            Ok(share) => share,
+    // ----- the run itself -----
+
+    /// Whether this node may still take part in `attempt` of `epoch`'s key event (it has not
+    /// run in it, or a later one); records that it does.
+    fn claim_attempt(&self, epoch: u64, attempt: u64) -> bool {
+        let name = attempt_checkpoint(epoch);
+        match self.shared.store.checkpoint(&name) {
+            Ok(Some(done)) if done > attempt => return false,
+            Ok(_) => {}
             Err(error) => {
-                tracing::error!(%error, "cannot read the key share");
-                return;
+                tracing::error!(%error, "cannot read the key event checkpoint");
+                return false;
             }
-        };
-        match share {
-            Some(_) if voted => {}
-            Some(share) => {
-                let Ok(public_key) = PublicKey::from_affine(share.public_key) else {
-                    tracing::error!("the stored key share has no valid public key");
-                    return;
-                };
-                tracing::info!(public_key = %public_key.to_near_string(), "voting the root key");
-                self.in_flight.transaction = true;
-                let args = json!({ "public_key": public_key.to_near_string() });
-                self.spawn(tasks::transact(self.shared.clone(), "vote_pk", args));
+        }
+        match self.shared.store.set_checkpoint(&name, attempt + 1) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "cannot record the key event attempt");
+                false
             }
-            None => self.lead_keygen(me, candidates, threshold),
         }
     }
 
-    /// The candidate with the lowest id starts key generation once every candidate is up;
-    /// the others join when it announces.
-    pub(super) fn lead_keygen(
+    fn start_key_run<F>(&mut self, epoch: u64, attempt: u64, task: F)
+    where
+        F: std::future::Future<Output = Done> + Send + 'static,
+    {
+        let done = self.done.0.clone();
+        let handle = tokio::spawn(async move {
+            let _ = done.send(task.await).await;
+        });
+        self.key_run = Some(KeyRun {
+            epoch,
+            attempt,
+            abort: handle.abort_handle(),
+        });
+    }
+
+    /// Stops the key run under way, if any (its attempt or event is over).
+    pub(super) fn end_key_run(&mut self, why: &str) {
+        if let Some(run) = self.key_run.take() {
+            run.abort.abort();
+            tracing::info!(
+                epoch = run.epoch,
+                attempt = run.attempt,
+                why,
+                "key run stopped"
+            );
+        }
+    }
+
+    /// Whether a key run for this attempt is under way; one for another attempt is stopped.
+    fn key_run_for(&mut self, epoch: u64, attempt: u64) -> bool {
+        match &self.key_run {
+            Some(run) if run.epoch == epoch && run.attempt == attempt => true,
+            Some(_) => {
+                self.end_key_run("its attempt is over");
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn on_key_run_done(&mut self, epoch: u64, attempt: u64, result: Result<(), String>) {
+        if self
+            .key_run
+            .as_ref()
+            .is_some_and(|r| r.epoch == epoch && r.attempt == attempt)
+        {
+            self.key_run = None;
+        }
+        match result {
+            Ok(()) => tracing::info!(epoch, attempt, "key share stored; voting on the next block"),
+            Err(error) => tracing::warn!(
+                epoch,
+                attempt,
+                %error,
+                "key generation or reshare failed; the next attempt retries"
+            ),
+        }
+    }
+
+    // ----- key generation -----
+
+    pub(super) fn keygen_step(
         &mut self,
         me: ParticipantId,
         candidates: &[Member],
         threshold: usize,
+        attempt: Attempt,
+        voted: bool,
+    ) {
+        if self.key_run_for(0, attempt.id) || self.in_flight.transaction {
+            return;
+        }
+        match self.shared.store.key_share_attempt(0) {
+            Err(error) => tracing::error!(%error, "cannot read the key share"),
+            Ok(Some(made)) if made == attempt.id => {
+                if !voted {
+                    self.vote_root_key(attempt.id);
+                }
+            }
+            Ok(_) if attempt.leader() == me => self.lead_keygen(me, candidates, threshold, attempt),
+            Ok(_) => {}
+        }
+    }
+
+    fn vote_root_key(&mut self, attempt: u64) {
+        let public_key = match self.shared.store.key_share(0) {
+            Ok(Some(share)) => PublicKey::from_affine(share.public_key),
+            _ => return,
+        };
+        let Ok(public_key) = public_key else {
+            tracing::error!("the stored key share has no valid public key");
+            return;
+        };
+        tracing::info!(public_key = %public_key.to_near_string(), attempt, "voting the root key");
+        self.in_flight.transaction = true;
+        let args = json!({ "public_key": public_key.to_near_string(), "attempt": attempt });
+        self.spawn(tasks::transact(self.shared.clone(), "vote_pk", args));
+    }
+
+    /// This attempt's leader starts key generation once every candidate is up.
+    fn lead_keygen(
+        &mut self,
+        me: ParticipantId,
+        candidates: &[Member],
+        threshold: usize,
+        attempt: Attempt,
     ) {
         let ids = contract_state::ids(candidates);
         let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
             return;
         };
-        let all_up = ids.iter().all(|p| mesh.alive().contains(p));
-        if ids.first() != Some(&me) || !all_up {
+        let alive = mesh.alive();
+        if !ids.iter().all(|p| alive.contains(p)) || !self.claim_attempt(0, attempt.id) {
             return;
         }
         let run = Announcement::new(Job::Keygen {
             participants: ids.clone(),
             threshold,
-            attempt: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            attempt: attempt.id,
+            nonce: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
         });
-        tracing::info!(participants = ?ids, threshold, "starting key generation");
+        tracing::info!(participants = ?ids, threshold, attempt = attempt.id, "starting key generation");
         tasks::announce(&mesh, me, &ids, &run.body);
         self.start_keygen(mesh, me, run);
     }
 
-    pub(super) fn start_keygen(&mut self, mesh: Arc<Mesh>, me: ParticipantId, run: Announcement) {
+    fn start_keygen(&mut self, mesh: Arc<Mesh>, me: ParticipantId, run: Announcement) {
         let Job::Keygen {
             participants,
             threshold,
+            attempt,
             ..
         } = &run.job
         else {
             return;
         };
-        self.in_flight.key_run = true;
         let task = tasks::keygen(
             self.shared.clone(),
             mesh,
-            me,
-            participants.clone(),
-            *threshold,
-            run.instance(),
+            tasks::KeygenRun {
+                me,
+                participants: participants.clone(),
+                threshold: *threshold,
+                attempt: *attempt,
+                instance: run.instance(),
+            },
         );
-        self.spawn(task);
+        self.start_key_run(0, *attempt, task);
     }
 
-    /// Joins the key generation the lowest-id candidate announced, if it matches the
-    /// contract's candidates and this node has no key yet.
+    /// Joins the key generation this attempt's leader announced, if it matches the contract.
     pub(super) fn follow_keygen(&mut self, waiting: Waiting) -> Option<Waiting> {
         let Some(ContractState::Initializing {
             candidates,
             threshold,
+            key_event,
             ..
         }) = &self.state
         else {
             return Some(waiting); // this node has not seen the state the leader acts on
         };
-        let ids = contract_state::ids(candidates);
         let Job::Keygen {
             participants,
             threshold: announced,
+            attempt,
             ..
         } = &waiting.run.job
         else {
             return None;
         };
+        let current = key_event.attempt;
+        if *attempt > current.id {
+            return Some(waiting); // the leader is a block ahead of this node
+        }
         let me = contract_state::find(candidates, &self.shared.account).map(Member::participant);
-        let valid = ids.first() == Some(&waiting.from)
-            && *participants == ids
-            && announced == threshold
-            && me.is_some();
-        if !valid {
+        let valid = *attempt == current.id
+            && waiting.from == current.leader()
+            && *participants == contract_state::ids(candidates)
+            && announced == threshold;
+        let (true, Some(me)) = (valid, me) else {
             tracing::warn!(peer = %waiting.from, "refused a key generation announcement that does not match the contract");
             return None;
-        }
-        if self.in_flight.key_run {
-            return Some(waiting); // the previous try is still winding down
-        }
-        if !matches!(self.shared.store.key_share(0), Ok(None)) {
-            return None; // already holds a share (or cannot read storage): nothing to join
-        }
-        let (Some(mesh), Some(me)) = (self.mesh.as_ref().map(|m| m.mesh.clone()), me) else {
+        };
+        let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
             return Some(waiting);
         };
+        if self.key_run_for(0, current.id) || !self.claim_attempt(0, current.id) {
+            return None;
+        }
         self.start_keygen(mesh, me, waiting.run);
         None
     }
 
-    pub(super) fn reshare_or_vote(&mut self, me: ParticipantId, old_epoch: u64, voted: bool) {
-        if self.in_flight.key_run || self.in_flight.transaction {
+    // ----- reshares -----
+
+    pub(super) fn reshare_step(
+        &mut self,
+        me: ParticipantId,
+        new_epoch: u64,
+        attempt: Attempt,
+        voted: bool,
+    ) {
+        if self.key_run_for(new_epoch, attempt.id) || self.in_flight.transaction {
             return;
         }
-        let new_epoch = old_epoch + 1;
-        match self.shared.store.key_share(new_epoch) {
+        match self.shared.store.key_share_attempt(new_epoch) {
             Err(error) => tracing::error!(%error, "cannot read the key share"),
-            Ok(Some(_)) if voted => {}
-            Ok(Some(_)) => {
-                tracing::info!(epoch = new_epoch, "reporting the reshare done");
-                self.in_flight.transaction = true;
-                let args = json!({ "epoch": new_epoch });
-                self.spawn(tasks::transact(self.shared.clone(), "vote_reshared", args));
+            Ok(Some(made)) if made == attempt.id => {
+                if !voted {
+                    tracing::info!(
+                        epoch = new_epoch,
+                        attempt = made,
+                        "reporting the reshare done"
+                    );
+                    self.in_flight.transaction = true;
+                    let args = json!({ "epoch": new_epoch, "attempt": made });
+                    self.spawn(tasks::transact(self.shared.clone(), "vote_reshared", args));
+                }
             }
-            Ok(None) => self.lead_reshare(me),
+            Ok(_) if attempt.leader() == me => self.lead_reshare(me),
+            Ok(_) => {}
         }
     }
 
-    /// The reshare the contract's Resharing state asks for, as (old epoch, old ids, new ids,
-    /// threshold, root key).
+    /// The reshare the contract's Resharing state asks for.
     fn reshare_plan(&self) -> Option<ResharePlan> {
         let Some(ContractState::Resharing {
             old_epoch,
+            new_epoch,
             old_participants,
             new_participants,
             threshold,
             public_key,
+            key_event,
             ..
         }) = &self.state
         else {
             return None;
         };
-        let old = contract_state::ids(old_participants);
-        let new = contract_state::ids(new_participants);
-        // The leader must hold an old share: it is the one that can always take part.
-        let leader = new.iter().copied().find(|p| old.contains(p))?;
         Some(ResharePlan {
             old_epoch: *old_epoch,
-            old,
-            new,
+            new_epoch: *new_epoch,
+            old: contract_state::ids(old_participants),
+            new: contract_state::ids(new_participants),
             threshold: *threshold,
             public_key: PublicKey::parse(public_key).ok()?,
-            leader,
+            attempt: key_event.attempt,
         })
+    }
+
+    /// The old participants whose shares can rebuild the key now: in both sets, up, and
+    /// serving the old epoch (a member that lost its share does not say it serves, and joins
+    /// as a newcomer instead).
+    fn contributors(&self, mesh: &Mesh, plan: &ResharePlan) -> Vec<ParticipantId> {
+        plan.old
+            .iter()
+            .copied()
+            .filter(|p| plan.new.binary_search(p).is_ok())
+            .filter(|&p| {
+                mesh.status(p)
+                    .is_some_and(|s| s.serving_epoch == Some(plan.old_epoch))
+            })
+            .collect()
     }
 
     fn lead_reshare(&mut self, me: ParticipantId) {
@@ -182,19 +332,25 @@ impl Coordinator {
             return;
         };
         let alive = mesh.alive();
-        if plan.leader != me || !plan.new.iter().all(|p| alive.contains(p)) {
+        let contributors = self.contributors(&mesh, &plan);
+        if !plan.new.iter().all(|p| alive.contains(p)) || contributors.len() < plan.threshold {
+            return;
+        }
+        if !self.claim_attempt(plan.new_epoch, plan.attempt.id) {
             return;
         }
         let run = Announcement::new(Job::Reshare {
             old_epoch: plan.old_epoch,
-            old_participants: plan.old.clone(),
+            new_epoch: plan.new_epoch,
+            attempt: plan.attempt.id,
+            contributors: contributors.clone(),
             participants: plan.new.clone(),
             threshold: plan.threshold,
-            attempt: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            nonce: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
         });
-        tracing::info!(old = ?plan.old, new = ?plan.new, "starting the reshare");
+        tracing::info!(old = ?plan.old, new = ?plan.new, ?contributors, attempt = plan.attempt.id, "starting the reshare");
         tasks::announce(&mesh, me, &plan.new, &run.body);
-        self.start_reshare(mesh, me, plan, run);
+        self.start_reshare(mesh, me, plan, contributors, run);
     }
 
     fn start_reshare(
@@ -202,15 +358,16 @@ impl Coordinator {
         mesh: Arc<Mesh>,
         me: ParticipantId,
         plan: ResharePlan,
+        contributors: Vec<ParticipantId>,
         run: Announcement,
     ) {
-        let old_share = if plan.old.contains(&me) {
+        let old_share = if contributors.contains(&me) {
             match self.shared.store.key_share(plan.old_epoch) {
                 Ok(Some(share)) => Some(share),
                 Ok(None) => {
                     tracing::error!(
                         epoch = plan.old_epoch,
-                        "an old participant without its share cannot reshare"
+                        "named as a contributor without an old share: cannot reshare"
                     );
                     return;
                 }
@@ -222,33 +379,35 @@ impl Coordinator {
         } else {
             None
         };
-        self.in_flight.key_run = true;
         let task = tasks::reshare(
             self.shared.clone(),
             mesh,
             tasks::ReshareRun {
                 me,
-                old_participants: plan.old,
+                contributors,
                 participants: plan.new,
                 threshold: plan.threshold,
                 old_share,
                 public_key: *plan.public_key.as_affine(),
-                new_epoch: plan.old_epoch + 1,
+                new_epoch: plan.new_epoch,
+                attempt: plan.attempt.id,
                 instance: run.instance(),
             },
         );
-        self.spawn(task);
+        self.start_key_run(plan.new_epoch, plan.attempt.id, task);
     }
 
-    /// Joins the reshare its leader announced, if it matches the contract's Resharing state
-    /// and this node has no share of the new epoch yet.
+    /// Joins the reshare this attempt's leader announced, if it matches the contract's
+    /// Resharing state.
     pub(super) fn follow_reshare(&mut self, waiting: Waiting) -> Option<Waiting> {
         let Some(plan) = self.reshare_plan() else {
             return Some(waiting); // this node has not seen the state the leader acts on
         };
         let Job::Reshare {
             old_epoch,
-            old_participants,
+            new_epoch,
+            attempt,
+            contributors,
             participants,
             threshold,
             ..
@@ -256,37 +415,36 @@ impl Coordinator {
         else {
             return None;
         };
+        if *new_epoch == plan.new_epoch && *attempt > plan.attempt.id {
+            return Some(waiting); // the leader is a block ahead of this node
+        }
         let me = self.mesh.as_ref().map(|m| m.me);
-        let valid = waiting.from == plan.leader
+        let fits = |p: &ParticipantId| {
+            plan.old.binary_search(p).is_ok() && plan.new.binary_search(p).is_ok()
+        };
+        let valid = waiting.from == plan.attempt.leader()
+            && *attempt == plan.attempt.id
             && *old_epoch == plan.old_epoch
-            && *old_participants == plan.old
+            && *new_epoch == plan.new_epoch
             && *participants == plan.new
             && *threshold == plan.threshold
-            && me.is_some_and(|me| plan.new.contains(&me));
-        if !valid {
+            && contributors.windows(2).all(|w| w[0] < w[1])
+            && contributors.iter().all(fits)
+            && contributors.len() >= plan.threshold
+            && me.is_some_and(|me| plan.new.binary_search(&me).is_ok());
+        let (true, Some(me)) = (valid, me) else {
             tracing::warn!(peer = %waiting.from, "refused a reshare announcement that does not match the contract");
             return None;
-        }
-        if self.in_flight.key_run {
-            return Some(waiting);
-        }
-        if !matches!(self.shared.store.key_share(plan.old_epoch + 1), Ok(None)) {
-            return None;
-        }
-        let (Some(mesh), Some(me)) = (self.mesh.as_ref().map(|m| m.mesh.clone()), me) else {
+        };
+        let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
             return Some(waiting);
         };
-        self.start_reshare(mesh, me, plan, waiting.run);
+        let (epoch, attempt) = (plan.new_epoch, plan.attempt.id);
+        if self.key_run_for(epoch, attempt) || !self.claim_attempt(epoch, attempt) {
+            return None;
+        }
+        let contributors = contributors.clone();
+        self.start_reshare(mesh, me, plan, contributors, waiting.run);
         None
     }
-}
-
-/// What the contract's Resharing state asks for.
-pub(super) struct ResharePlan {
-    old_epoch: u64,
-    old: Vec<ParticipantId>,
-    new: Vec<ParticipantId>,
-    threshold: usize,
-    public_key: PublicKey,
-    leader: ParticipantId,
 }

@@ -1,7 +1,11 @@
 //! The coordinator: one loop that maps what the chain says to what this node does. Each
 //! block it re-reads the contract's `state()` and moves to the matching node state (join,
-//! generate and vote the key, serve); between blocks it keeps the stockpile filled, leads the
-//! sign requests that fall to it and joins the runs peers announce.
+//! generate and vote the key, serve, reshare); between blocks it keeps the stockpile filled,
+//! leads the sign requests that fall to it and joins the runs peers announce.
+//!
+//! During a reshare the old participants keep serving the old epoch while the new set runs
+//! the reshare; the switch to the new epoch happens when the contract says so
+//! ([`epochs`]).
 //!
 //! The loop itself never waits on a protocol: runs are tasks ([`crate::tasks`]) that report
 //! back through [`Done`]. Asset generation runs on its own runtime so that signing, the mesh
@@ -21,17 +25,22 @@ use tokio::sync::mpsc;
 
 use crate::assets::OwnedAssets;
 use crate::config::Config;
-use crate::contract_state::{self, ContractState, Member};
+use crate::contract_state::{self, Attempt, ContractState, Member};
 use crate::http::NodeStatus;
 use crate::indexer::{ChainEvent, SeenRequest};
 use crate::jobs::{Announcement, Job, JobError, Membership};
 use crate::leader::request_id;
+use crate::mesh::message::PeerStatus;
 use crate::mesh::network::{Mesh, MeshSettings, PeerInfo};
 use crate::mesh::{Endpoint, PeerDirectory};
 use crate::requests::RequestBook;
 use crate::stockpile::{Start, StockLevels, Stockpile};
 use crate::tasks::{self, Done, Session, Shared, SignInputs, SignOutcome};
 
+use epochs::Retiring;
+use key_setup::KeyRun;
+
+mod epochs;
 mod following;
 mod key_setup;
 mod serving;
@@ -81,8 +90,6 @@ struct InFlight {
     owned: usize,
     /// Generations peers announced and this node joined.
     followed: usize,
-    /// A key generation or reshare run.
-    key_run: bool,
     transaction: bool,
 }
 
@@ -94,7 +101,16 @@ pub struct Coordinator {
     height: u64,
     last_join: Option<u64>,
     mesh: Option<MeshHandle>,
+    /// The epoch this node signs in now.
     session: Option<Session>,
+    /// The epoch before, for a moment after a switch: peers' signatures begun in it finish.
+    retiring: Option<Retiring>,
+    /// The epoch whose predecessors' key material is gone from storage.
+    pruned_epoch: Option<u64>,
+    /// Why this node cannot do its part, if it cannot (shown on `/health`).
+    problem: Option<String>,
+    /// The key generation or reshare run under way.
+    key_run: Option<KeyRun>,
     assets: Option<OwnedAssets>,
     stockpile: Stockpile,
     book: RequestBook,
@@ -116,6 +132,10 @@ impl Coordinator {
             last_join: None,
             mesh: None,
             session: None,
+            retiring: None,
+            pruned_epoch: None,
+            problem: None,
+            key_run: None,
             assets: None,
             stockpile,
             book: RequestBook::default(),
@@ -183,7 +203,7 @@ impl Coordinator {
         // announcement for this request may already be waiting for it.
         self.retry_waiting();
         if let Some(session) = self.session.clone() {
-            let alive = session.mesh.alive();
+            let alive = session.alive_participants();
             self.lead_due_requests(&session, &alive);
         }
     }
@@ -213,6 +233,7 @@ impl Coordinator {
                 candidates,
                 threshold,
                 pk_votes,
+                key_event,
             } => {
                 let Some(me) = contract_state::find(candidates, &account) else {
                     return;
@@ -220,7 +241,7 @@ impl Coordinator {
                 let me = me.participant();
                 self.ensure_mesh(me, candidates).await;
                 let voted = pk_votes.iter().any(|v| v.voters.contains(&account));
-                self.generate_or_vote_key(me, candidates, *threshold, voted);
+                self.keygen_step(me, candidates, *threshold, key_event.attempt, voted);
             }
             ContractState::Running {
                 epoch,
@@ -228,34 +249,51 @@ impl Coordinator {
                 threshold,
                 public_key,
                 candidates,
-            } => match contract_state::find(participants, &account) {
-                Some(me) => {
-                    let me = me.participant();
-                    self.ensure_mesh(me, participants).await;
-                    self.ensure_session(*epoch, me, participants, *threshold, public_key);
-                }
-                None => {
-                    self.stop_serving();
-                    if !candidates.iter().any(|c| c.account_id == account) {
-                        self.join();
+            } => {
+                self.end_key_run("the key event is over");
+                match contract_state::find(participants, &account) {
+                    Some(me) => {
+                        let me = me.participant();
+                        self.ensure_mesh(me, participants).await;
+                        self.ensure_session(*epoch, me, participants, *threshold, public_key);
+                        self.prune_when_settled(*epoch, participants, *threshold);
+                    }
+                    None => {
+                        self.leave_network();
+                        if !candidates.iter().any(|c| c.account_id == account) {
+                            self.join();
+                        }
                     }
                 }
-            },
+            }
             ContractState::Resharing {
                 old_epoch,
+                new_epoch,
+                old_participants,
                 new_participants,
+                threshold,
+                public_key,
+                key_event,
                 finished_votes,
-                ..
             } => {
-                // Old shares stop serving; the new ones serve from the next Running state.
-                self.stop_serving();
-                let Some(me) = contract_state::find(new_participants, &account) else {
+                let old_me = contract_state::find(old_participants, &account);
+                let new_me = contract_state::find(new_participants, &account);
+                let Some(me) = old_me.or(new_me).map(Member::participant) else {
                     return;
                 };
-                let me = me.participant();
-                self.ensure_mesh(me, new_participants).await;
-                let voted = finished_votes.contains(&account);
-                self.reshare_or_vote(me, *old_epoch, voted);
+                // Both sets talk: the old one signs, the new one reshares.
+                let mut members = old_participants.clone();
+                members.extend(new_participants.iter().cloned());
+                self.ensure_mesh(me, &members).await;
+                if old_me.is_some() {
+                    self.ensure_session(*old_epoch, me, old_participants, *threshold, public_key);
+                } else {
+                    self.stop_serving();
+                }
+                if new_me.is_some() {
+                    let voted = finished_votes.contains(&account);
+                    self.reshare_step(me, *new_epoch, key_event.attempt, voted);
+                }
             }
         }
     }
@@ -279,14 +317,22 @@ impl Coordinator {
         self.spawn(tasks::transact(self.shared.clone(), "join", args));
     }
 
-    /// Connects to `members` (again, if they changed).
+    /// Connects to `members`. The mesh follows membership changes in place, so the runs
+    /// among members who stay are not disturbed; only a new participant id for this node
+    /// starts it anew.
     async fn ensure_mesh(&mut self, me: ParticipantId, members: &[Member]) {
-        let peers: Vec<PeerInfo> = members.iter().filter_map(Member::peer).collect();
-        if self
-            .mesh
-            .as_ref()
-            .is_some_and(|m| m.me == me && m.peers == peers)
-        {
+        let mut peers: Vec<PeerInfo> = members.iter().filter_map(Member::peer).collect();
+        peers.sort_unstable_by_key(|p| p.id);
+        peers.dedup_by_key(|p| p.id);
+        if let Some(current) = self.mesh.as_mut().filter(|m| m.me == me) {
+            if current.peers != peers {
+                self.setup
+                    .directory
+                    .replace(peers.iter().map(|p| (p.tls_key, p.id)));
+                current.mesh.set_peers(peers.clone());
+                tracing::info!(me = %me, peers = peers.len(), "mesh: members changed");
+                current.peers = peers;
+            }
             return;
         }
         // The old mesh holds the listening socket: stop it first (runs still holding it fail
@@ -295,6 +341,7 @@ impl Coordinator {
             old.mesh.stop();
         }
         self.session = None;
+        self.retiring = None;
         self.setup
             .directory
             .replace(peers.iter().map(|p| (p.tls_key, p.id)));
@@ -326,81 +373,15 @@ impl Coordinator {
         });
     }
 
-    fn ensure_session(
-        &mut self,
-        epoch: u64,
-        me: ParticipantId,
-        members: &[Member],
-        threshold: usize,
-        public_key: &str,
-    ) {
-        if self.session.as_ref().is_some_and(|s| s.epoch == epoch) {
-            return;
-        }
-        let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
-            return;
-        };
-        let key = match self.shared.store.key_share(epoch) {
-            Ok(Some(key)) => key,
-            Ok(None) => {
-                tracing::error!(
-                    epoch,
-                    "a participant without its key share for this epoch: cannot serve"
-                );
-                return;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot read the key share");
-                return;
-            }
-        };
-        let matches = PublicKey::parse(public_key)
-            .is_ok_and(|contract_key| contract_key.as_affine() == &key.public_key);
-        if !matches {
-            tracing::error!(
-                epoch,
-                "the stored key share is not for the contract's public key"
-            );
-            return;
-        }
-        let assets = match OwnedAssets::load(&self.shared.store, me) {
-            Ok(assets) => assets,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the stockpile");
-                return;
-            }
-        };
-        tracing::info!(epoch, me = %me, "serving");
-        self.assets = Some(assets);
-        self.session = Some(Session {
-            epoch,
-            me,
-            participants: contract_state::ids(members),
-            threshold,
-            key: Arc::new(key),
-            mesh,
-        });
-    }
-
-    fn stop_serving(&mut self) {
-        if self.session.take().is_some() {
-            tracing::info!("no longer serving in this epoch");
-        }
-    }
-
     // ----- finished runs -----
 
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::KeyRun(result) => {
-                self.in_flight.key_run = false;
-                match result {
-                    Ok(()) => tracing::info!("key share stored; voting on the next block"),
-                    Err(error) => {
-                        tracing::warn!(%error, "key generation or reshare failed; retrying")
-                    }
-                }
-            }
+            Done::KeyRun {
+                epoch,
+                attempt,
+                result,
+            } => self.on_key_run_done(epoch, attempt, result),
             Done::Transaction => self.in_flight.transaction = false,
             Done::Triples {
                 epoch,
@@ -412,7 +393,11 @@ impl Coordinator {
             } => {
                 self.in_flight.triples = self.in_flight.triples.saturating_sub(count as usize);
                 self.in_flight.owned = self.in_flight.owned.saturating_sub(1);
-                if let (true, Some(assets)) = (ok && self.is_current(epoch), self.assets.as_mut()) {
+                // Triples do not depend on the key: ones begun in the epoch before count if
+                // everyone who shares them is still a participant.
+                let _ = epoch;
+                if let (true, Some(assets)) = (ok && self.keeps_triples(&set), self.assets.as_mut())
+                {
                     assets.add_triples(first_id, count, &set);
                 }
             }
@@ -440,10 +425,16 @@ impl Coordinator {
 
     // ----- plumbing -----
 
-    /// Whether a run of `epoch` still counts: assets of an epoch that has been reshared away
-    /// were dropped with it.
+    /// Whether a presignature run of `epoch` still counts: presignatures end with their epoch.
     fn is_current(&self, epoch: u64) -> bool {
         self.session.as_ref().is_some_and(|s| s.epoch == epoch)
+    }
+
+    /// Whether triples shared by `set` are usable in the current epoch.
+    fn keeps_triples(&self, set: &[ParticipantId]) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| set.iter().all(|p| s.participants.binary_search(p).is_ok()))
     }
 
     fn spawn<F: std::future::Future<Output = Done> + Send + 'static>(&self, task: F) {
@@ -466,6 +457,12 @@ impl Coordinator {
             .as_ref()
             .map(|m| m.mesh.alive())
             .unwrap_or_default();
+        if let Some(mesh) = &self.mesh {
+            mesh.mesh.set_status(PeerStatus {
+                height: self.height,
+                serving_epoch: self.session.as_ref().map(|s| s.epoch),
+            });
+        }
         let (triples, presignatures) = self.assets.as_ref().map_or((0, 0), OwnedAssets::counts);
         let metrics = &self.shared.metrics;
         metrics.peers_up.set(alive.len() as i64);
@@ -480,5 +477,7 @@ impl Coordinator {
         status.triples_owned = triples;
         status.presignatures_owned = presignatures;
         status.requests_pending = self.book.len();
+        status.serving_epoch = self.session.as_ref().map(|s| s.epoch);
+        status.problem = self.problem.clone();
     }
 }

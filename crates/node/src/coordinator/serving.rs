@@ -9,7 +9,7 @@ impl Coordinator {
         let Some(session) = self.session.clone() else {
             return;
         };
-        let alive = session.mesh.alive();
+        let alive = session.alive_participants();
         self.fill_stockpile(&session, &alive);
         self.lead_due_requests(&session, &alive);
     }

@@ -7,16 +7,30 @@ const VERSION: u8 = 1;
 const HEARTBEAT: u8 = 0;
 const PROTOCOL: u8 = 1;
 const JOB: u8 = 2;
+const STATUS: u8 = 3;
+/// A status body: height (8 bytes), has-epoch flag (1), epoch (8).
+const STATUS_LEN: usize = 17;
 
 /// Names one protocol run (a keygen, a triple batch, a presignature, a signature); every
 /// participant derives the same id for the same run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceId(pub [u8; 32]);
 
+/// What a node tells its peers about itself with every heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The last block its indexer has processed.
+    pub height: u64,
+    /// The epoch whose key share it signs with, if it serves.
+    pub serving_epoch: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeshMessage {
     /// Keeps the connection's liveness fresh when there is nothing else to send.
     Heartbeat,
+    /// A heartbeat that also says where the sender is.
+    Status(PeerStatus),
     /// One message of one protocol run.
     Protocol {
         instance: InstanceId,
@@ -39,12 +53,24 @@ pub enum MessageError {
     Truncated { kind: u8, len: usize },
     #[error("heartbeat with trailing bytes")]
     TrailingBytes,
+    #[error("status of {0} bytes; a status is {STATUS_LEN}")]
+    StatusLength(usize),
+    #[error("status with a bad epoch flag {0}")]
+    StatusFlag(u8),
 }
 
 impl MeshMessage {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             MeshMessage::Heartbeat => vec![VERSION, HEARTBEAT],
+            MeshMessage::Status(status) => {
+                let mut frame = Vec::with_capacity(2 + STATUS_LEN);
+                frame.extend_from_slice(&[VERSION, STATUS]);
+                frame.extend_from_slice(&status.height.to_be_bytes());
+                frame.push(u8::from(status.serving_epoch.is_some()));
+                frame.extend_from_slice(&status.serving_epoch.unwrap_or(0).to_be_bytes());
+                frame
+            }
             MeshMessage::Protocol { instance, payload } => {
                 let mut frame = Vec::with_capacity(2 + 32 + payload.len());
                 frame.extend_from_slice(&[VERSION, PROTOCOL]);
@@ -85,9 +111,29 @@ impl MeshMessage {
                 })
             }
             JOB => Ok(MeshMessage::Job(body.to_vec())),
+            STATUS => decode_status(body).map(MeshMessage::Status),
             other => Err(MessageError::Kind(other)),
         }
     }
+}
+
+fn decode_status(body: &[u8]) -> Result<PeerStatus, MessageError> {
+    let body: &[u8; STATUS_LEN] = body
+        .try_into()
+        .map_err(|_| MessageError::StatusLength(body.len()))?;
+    let (height, rest) = body.split_at(8);
+    let (flag, epoch) = rest.split_at(1);
+    let height = u64::from_be_bytes(height.try_into().expect("8 bytes"));
+    let epoch = u64::from_be_bytes(epoch.try_into().expect("8 bytes"));
+    let serving_epoch = match flag[0] {
+        0 if epoch == 0 => None,
+        1 => Some(epoch),
+        other => return Err(MessageError::StatusFlag(other)),
+    };
+    Ok(PeerStatus {
+        height,
+        serving_epoch,
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +155,11 @@ mod tests {
             },
             MeshMessage::Job(vec![]),
             MeshMessage::Job(b"{}".to_vec()),
+            MeshMessage::Status(PeerStatus::default()),
+            MeshMessage::Status(PeerStatus {
+                height: u64::MAX,
+                serving_epoch: Some(7),
+            }),
         ] {
             assert_eq!(MeshMessage::decode(&message.encode()).unwrap(), message);
         }
@@ -131,6 +182,16 @@ mod tests {
             MeshMessage::decode(&[1]),
             Err(MessageError::Truncated { .. })
         ));
+        assert_eq!(
+            MeshMessage::decode(&[1, 3, 0]),
+            Err(MessageError::StatusLength(1))
+        );
+        let mut status = MeshMessage::Status(PeerStatus::default()).encode();
+        status[10] = 2;
+        assert_eq!(
+            MeshMessage::decode(&status),
+            Err(MessageError::StatusFlag(2))
+        );
     }
 
     proptest! {

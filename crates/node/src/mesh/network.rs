@@ -2,10 +2,15 @@
 //! connection, and reads what peers send over the connections they dialed. Each peer has its
 //! own bounded outgoing queue and its own tasks, so a slow or dead peer fills only its own
 //! queue (further messages to it are dropped, and the protocol waiting on it times out)
-//! while the others go on. Heartbeats keep a live view of who is up.
+//! while the others go on. Heartbeats carry each node's status and keep a live view of who
+//! is up.
+//!
+//! The peer set changes in place ([`Mesh::set_peers`]): when the contract adds or removes a
+//! member, only the connections to that member start or stop, so the runs among the others
+//! (signatures during a reshare) go on undisturbed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chainsig_primitives::ParticipantId;
@@ -14,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::message::MeshMessage;
+use super::message::{MeshMessage, PeerStatus};
 use super::{Connection, Endpoint, TlsPublicKey};
 
 /// A peer as the contract lists it.
@@ -54,18 +59,57 @@ pub enum SendError {
     UnknownPeer(ParticipantId),
     #[error("the queue to {0} is full; message dropped")]
     QueueFull(ParticipantId),
-    #[error("the mesh has stopped (the participant set changed)")]
+    #[error("the mesh has stopped")]
     Stopped,
 }
 
-type LastHeard = Arc<Mutex<HashMap<ParticipantId, Instant>>>;
+/// What the mesh has heard from each peer: when, and the status it last sent.
+#[derive(Default)]
+struct Heard {
+    at: HashMap<ParticipantId, Instant>,
+    status: HashMap<ParticipantId, PeerStatus>,
+}
+
+/// State the connection tasks share with the mesh.
+struct Shared {
+    heard: Mutex<Heard>,
+    /// The current peers: a connection from anyone else is closed at its next frame.
+    members: RwLock<HashSet<ParticipantId>>,
+    /// What this node's heartbeats say.
+    own_status: Mutex<PeerStatus>,
+}
+
+impl Shared {
+    fn heard(&self) -> std::sync::MutexGuard<'_, Heard> {
+        self.heard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_member(&self, peer: ParticipantId) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&peer)
+    }
+
+    fn own_status(&self) -> PeerStatus {
+        *self.own_status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The outgoing side of one peer: its queue and the task that dials it.
+struct Link {
+    peer: PeerInfo,
+    queue: mpsc::Sender<Vec<u8>>,
+    task: JoinHandle<()>,
+}
 
 pub struct Mesh {
     me: ParticipantId,
     settings: MeshSettings,
-    queues: HashMap<ParticipantId, mpsc::Sender<Vec<u8>>>,
-    last_heard: LastHeard,
-    tasks: Vec<JoinHandle<()>>,
+    endpoint: Arc<Endpoint>,
+    links: Mutex<HashMap<ParticipantId, Link>>,
+    shared: Arc<Shared>,
+    accept_task: JoinHandle<()>,
 }
 
 impl Mesh {
@@ -79,38 +123,78 @@ impl Mesh {
         settings: MeshSettings,
     ) -> (Self, mpsc::Receiver<(ParticipantId, MeshMessage)>) {
         let (inbox, inbox_rx) = mpsc::channel(settings.inbox_len);
-        let last_heard = LastHeard::default();
-        let mut tasks = vec![tokio::spawn(accept_loop(
+        let shared = Arc::new(Shared {
+            heard: Mutex::default(),
+            members: RwLock::default(),
+            own_status: Mutex::default(),
+        });
+        let accept_task = tokio::spawn(accept_loop(
             endpoint.clone(),
             listener,
             inbox,
-            last_heard.clone(),
-        ))];
-        let mut queues = HashMap::new();
-        for peer in peers.into_iter().filter(|p| p.id != me) {
-            let (queue, queue_rx) = mpsc::channel(settings.queue_len);
-            queues.insert(peer.id, queue);
-            tasks.push(tokio::spawn(dial_loop(
-                endpoint.clone(),
-                peer,
-                queue_rx,
-                settings,
-            )));
-        }
+            shared.clone(),
+        ));
         let mesh = Self {
             me,
             settings,
-            queues,
-            last_heard,
-            tasks,
+            endpoint,
+            links: Mutex::default(),
+            shared,
+            accept_task,
         };
+        mesh.set_peers(peers);
         (mesh, inbox_rx)
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<ParticipantId, Link>> {
+        self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `peers` the peer set: dials the new ones, hangs up on those no longer in it
+    /// (and on one whose address or key changed, to dial it anew), keeps the rest.
+    pub fn set_peers(&self, peers: Vec<PeerInfo>) {
+        let peers: HashMap<ParticipantId, PeerInfo> = peers
+            .into_iter()
+            .filter(|p| p.id != self.me)
+            .map(|p| (p.id, p))
+            .collect();
+        *self
+            .shared
+            .members
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = peers.keys().copied().collect();
+        let mut links = self.links();
+        links.retain(|id, link| {
+            let keep = peers.get(id) == Some(&link.peer);
+            if !keep {
+                link.task.abort();
+            }
+            keep
+        });
+        for (id, peer) in peers {
+            if links.contains_key(&id) {
+                continue;
+            }
+            let (queue, queue_rx) = mpsc::channel(self.settings.queue_len);
+            let task = tokio::spawn(dial_loop(
+                self.endpoint.clone(),
+                peer.clone(),
+                queue_rx,
+                self.settings,
+                self.shared.clone(),
+            ));
+            links.insert(id, Link { peer, queue, task });
+        }
+        let mut heard = self.shared.heard();
+        heard.at.retain(|id, _| links.contains_key(id));
+        heard.status.retain(|id, _| links.contains_key(id));
     }
 
     /// Queues a message for `to` without waiting.
     pub fn send(&self, to: ParticipantId, message: &MeshMessage) -> Result<(), SendError> {
-        let queue = self.queues.get(&to).ok_or(SendError::UnknownPeer(to))?;
-        queue.try_send(message.encode()).map_err(|e| match e {
+        let links = self.links();
+        let link = links.get(&to).ok_or(SendError::UnknownPeer(to))?;
+        link.queue.try_send(message.encode()).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::QueueFull(to),
             mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
         })
@@ -119,24 +203,48 @@ impl Mesh {
     /// This node and every peer heard from within the peer timeout.
     pub fn alive(&self) -> Vec<ParticipantId> {
         let now = Instant::now();
-        let heard = self.last_heard.lock().unwrap_or_else(|p| p.into_inner());
+        let heard = self.shared.heard();
         let mut alive: Vec<ParticipantId> = heard
+            .at
             .iter()
             .filter(|(_, &at)| now.duration_since(at) < self.settings.peer_timeout)
             .map(|(&peer, _)| peer)
+            .filter(|&peer| self.shared.is_member(peer))
             .collect();
         alive.push(self.me);
         alive.sort_unstable();
         alive.dedup();
         alive
     }
-}
 
-impl Mesh {
+    /// What `peer` last said about itself, if it is up.
+    pub fn status(&self, peer: ParticipantId) -> Option<PeerStatus> {
+        if peer == self.me {
+            return Some(self.shared.own_status());
+        }
+        let now = Instant::now();
+        let heard = self.shared.heard();
+        let fresh = heard
+            .at
+            .get(&peer)
+            .is_some_and(|&at| now.duration_since(at) < self.settings.peer_timeout);
+        fresh.then(|| heard.status.get(&peer).copied()).flatten()
+    }
+
+    /// What this node's next heartbeats tell its peers.
+    pub fn set_status(&self, status: PeerStatus) {
+        *self
+            .shared
+            .own_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
     /// Closes the listener and every connection now, even while runs still hold the mesh.
     pub fn stop(&self) {
-        for task in &self.tasks {
-            task.abort();
+        self.accept_task.abort();
+        for link in self.links().values() {
+            link.task.abort();
         }
     }
 }
@@ -151,7 +259,7 @@ async fn accept_loop(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
     inbox: mpsc::Sender<(ParticipantId, MeshMessage)>,
-    last_heard: LastHeard,
+    shared: Arc<Shared>,
 ) {
     // Owns the connections' tasks: when the mesh stops this loop, they stop with it.
     let mut connections = tokio::task::JoinSet::new();
@@ -165,10 +273,10 @@ async fn accept_loop(
                 continue;
             }
         };
-        let (endpoint, inbox, last_heard) = (endpoint.clone(), inbox.clone(), last_heard.clone());
+        let (endpoint, inbox, shared) = (endpoint.clone(), inbox.clone(), shared.clone());
         connections.spawn(async move {
             match endpoint.accept(tcp).await {
-                Ok(connection) => read_loop(connection, inbox, last_heard).await,
+                Ok(connection) => read_loop(connection, inbox, shared).await,
                 Err(error) => tracing::warn!(%remote, %error, "mesh: refused a connection"),
             }
         });
@@ -178,7 +286,7 @@ async fn accept_loop(
 async fn read_loop(
     mut connection: Connection,
     inbox: mpsc::Sender<(ParticipantId, MeshMessage)>,
-    last_heard: LastHeard,
+    shared: Arc<Shared>,
 ) {
     let peer = connection.peer;
     loop {
@@ -190,22 +298,30 @@ async fn read_loop(
                 return;
             }
         };
-        last_heard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, Instant::now());
-        match MeshMessage::decode(&frame) {
-            Ok(MeshMessage::Heartbeat) => {}
-            Ok(message) => {
-                // Waiting here slows only this peer's connection.
-                if inbox.send((peer, message)).await.is_err() {
-                    return;
-                }
-            }
+        if !shared.is_member(peer) {
+            tracing::info!(%peer, "mesh: closing the connection of a peer that left");
+            return;
+        }
+        let message = match MeshMessage::decode(&frame) {
+            Ok(message) => message,
             Err(error) => {
                 tracing::warn!(%peer, %error, "mesh: malformed frame; dropping connection");
                 return;
             }
+        };
+        {
+            let mut heard = shared.heard();
+            heard.at.insert(peer, Instant::now());
+            if let MeshMessage::Status(status) = message {
+                heard.status.insert(peer, status);
+            }
+        }
+        if matches!(message, MeshMessage::Heartbeat | MeshMessage::Status(_)) {
+            continue;
+        }
+        // Waiting here slows only this peer's connection.
+        if inbox.send((peer, message)).await.is_err() {
+            return;
         }
     }
 }
@@ -215,13 +331,14 @@ async fn dial_loop(
     peer: PeerInfo,
     mut queue: mpsc::Receiver<Vec<u8>>,
     settings: MeshSettings,
+    shared: Arc<Shared>,
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match endpoint.connect(&peer.address, peer.id, peer.tls_key).await {
             Ok(connection) => {
                 backoff = Duration::from_millis(50);
-                if !write_loop(connection, &mut queue, settings).await {
+                if !write_loop(connection, &mut queue, settings, &shared).await {
                     return;
                 }
             }
@@ -234,14 +351,14 @@ async fn dial_loop(
     }
 }
 
-/// Sends queued frames and heartbeats until the connection breaks (returns true: redial) or
-/// the mesh is gone (returns false).
+/// Sends queued frames and status heartbeats until the connection breaks (returns true:
+/// redial) or the mesh is gone (returns false).
 async fn write_loop(
     mut connection: Connection,
     queue: &mut mpsc::Receiver<Vec<u8>>,
     settings: MeshSettings,
+    shared: &Shared,
 ) -> bool {
-    let heartbeat = MeshMessage::Heartbeat.encode();
     let mut ticker = tokio::time::interval(settings.heartbeat_interval);
     loop {
         let frame = tokio::select! {
@@ -249,7 +366,7 @@ async fn write_loop(
                 Some(frame) => frame,
                 None => return false,
             },
-            _ = ticker.tick() => heartbeat.clone(),
+            _ = ticker.tick() => MeshMessage::Status(shared.own_status()).encode(),
         };
         if let Err(error) = connection.send_frame(&frame).await {
             tracing::debug!(peer = %connection.peer, %error, "mesh: send failed; redialing");

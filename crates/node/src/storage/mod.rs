@@ -1,11 +1,18 @@
-//! The node's persistent state in one `redb` file: key shares by epoch, triples and
-//! presignatures by (owner, id), and checkpoints. Secrets are sealed with [`cipher`].
+//! The node's persistent state in one `redb` file: key shares by epoch (with the key event
+//! attempt that made them), triples and presignatures by (owner, id), and checkpoints.
+//! Secrets are sealed with [`cipher`].
 //!
 //! Use-once: taking a triple or presignature removes it in a committed (fsynced) write
 //! transaction *before* it is handed out, so no crash, retry or second request can bring it
 //! back. Taking several is all or nothing.
+//!
+//! Epochs: a presignature holds a share of one epoch's key and carries that epoch; triples do
+//! not depend on the key. When an epoch ends, [`Store::prune_to_epoch`] removes in one
+//! transaction what the new epoch cannot use (other epochs' key shares and presignatures,
+//! triples with a member who left); it runs only once the new epoch's share is stored.
 
 mod cipher;
+mod epochs;
 
 use std::path::Path;
 
@@ -17,17 +24,22 @@ use thiserror::Error;
 
 use cipher::Cipher;
 pub use cipher::StorageKey;
+pub use epochs::{Pruned, TripleRule};
 
 /// The id an owner gives a triple or presignature; every participant files its share under
 /// the owner and this id.
 pub type AssetId = u64;
 
-const SCHEMA_VERSION: u64 = 1;
+/// 2: presignature records carry their epoch (version 1's are dropped on upgrade: without
+/// an epoch they cannot be told apart after a reshare), key shares their attempt.
+const SCHEMA_VERSION: u64 = 2;
 const KEY_CHECK_PLAINTEXT: &[u8] = b"chainsig storage key check";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
 const KEY_SHARES: TableDefinition<u64, &[u8]> = TableDefinition::new("key_shares");
+/// Epoch → the key event attempt its share came from (not secret).
+const KEY_ATTEMPTS: TableDefinition<u64, u64> = TableDefinition::new("key_share_attempts");
 const TRIPLES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("triples");
 const PRESIGNATURES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("presignatures");
 
@@ -58,6 +70,13 @@ pub enum StorageError {
         what: &'static str,
         owner: ParticipantId,
         id: AssetId,
+    },
+    #[error("presignature {owner}/{id} belongs to epoch {stored}, not {wanted}")]
+    WrongEpoch {
+        owner: ParticipantId,
+        id: AssetId,
+        stored: u64,
+        wanted: u64,
     },
 }
 
@@ -130,6 +149,11 @@ impl Store {
                     if schema > SCHEMA_VERSION {
                         return Err(StorageError::UnknownSchema(schema));
                     }
+                    if schema < 2 {
+                        txn.delete_table(PRESIGNATURES).map_err(db_error)?;
+                        meta.insert("schema", SCHEMA_VERSION.to_be_bytes().as_slice())
+                            .map_err(db_error)?;
+                    }
                 }
                 None => {
                     let sealed = self.cipher.seal(b"key_check", KEY_CHECK_PLAINTEXT);
@@ -142,6 +166,7 @@ impl Store {
             // Create every table so that readers never meet a missing one.
             txn.open_table(CHECKPOINTS).map_err(db_error)?;
             txn.open_table(KEY_SHARES).map_err(db_error)?;
+            txn.open_table(KEY_ATTEMPTS).map_err(db_error)?;
             txn.open_table(TRIPLES).map_err(db_error)?;
             txn.open_table(PRESIGNATURES).map_err(db_error)?;
         }
@@ -162,14 +187,53 @@ impl Store {
 
     // ----- key shares -----
 
-    pub fn put_key_share(&self, epoch: u64, share: &KeyShare) -> Result<(), StorageError> {
+    /// Stores this node's share of `epoch`'s key, made by key event attempt `attempt`
+    /// (replacing one from an earlier attempt of the same event).
+    pub fn put_key_share(
+        &self,
+        epoch: u64,
+        attempt: u64,
+        share: &KeyShare,
+    ) -> Result<(), StorageError> {
         let sealed = self.seal(&epoch_place(epoch), share);
         let txn = self.db.begin_write().map_err(db_error)?;
         txn.open_table(KEY_SHARES)
             .map_err(db_error)?
             .insert(epoch, sealed.as_slice())
             .map_err(db_error)?;
+        txn.open_table(KEY_ATTEMPTS)
+            .map_err(db_error)?
+            .insert(epoch, attempt)
+            .map_err(db_error)?;
         txn.commit().map_err(db_error)
+    }
+
+    /// The attempt `epoch`'s stored share came from (`None`: no share; a share stored before
+    /// attempts were recorded counts as attempt 0).
+    pub fn key_share_attempt(&self, epoch: u64) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        if txn
+            .open_table(KEY_SHARES)
+            .map_err(db_error)?
+            .get(epoch)
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let attempts = txn.open_table(KEY_ATTEMPTS).map_err(db_error)?;
+        let attempt = attempts.get(epoch).map_err(db_error)?.map(|v| v.value());
+        Ok(Some(attempt.unwrap_or(0)))
+    }
+
+    /// The epochs this node holds a share of, lowest first.
+    pub fn key_share_epochs(&self) -> Result<Vec<u64>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
+        let range = table.range::<u64>(..).map_err(db_error)?;
+        range
+            .map(|entry| entry.map(|(epoch, _)| epoch.value()).map_err(db_error))
+            .collect()
     }
 
     pub fn key_share(&self, epoch: u64) -> Result<Option<KeyShare>, StorageError> {
@@ -221,32 +285,33 @@ impl Store {
         txn.commit().map_err(db_error)
     }
 
-    /// Removes the named assets in one committed transaction, then returns them.
+    /// Removes the named assets in one committed transaction, then returns them. Nothing is
+    /// removed unless every one is there, decrypts, and passes `check`.
     fn take_assets<T: DeserializeOwned, const N: usize>(
         &self,
         kind: &AssetKind,
         owner: ParticipantId,
         ids: [AssetId; N],
+        check: impl Fn(AssetId, &T) -> Result<(), StorageError>,
     ) -> Result<[T; N], StorageError> {
         let txn = self.db.begin_write().map_err(db_error)?;
-        let mut sealed = Vec::with_capacity(N);
+        let mut values = Vec::with_capacity(N);
         {
             let mut table = txn.open_table(kind.table).map_err(db_error)?;
             for id in ids {
-                let value = table.remove((owner.0, id)).map_err(db_error)?;
-                let value = value.ok_or(StorageError::Missing {
+                let sealed = table.remove((owner.0, id)).map_err(db_error)?;
+                let sealed = sealed.ok_or(StorageError::Missing {
                     what: kind.name,
                     owner,
                     id,
                 })?;
-                sealed.push((id, value.value().to_vec()));
+                let value: T = self.unseal(&place(kind.name, owner, id), sealed.value())?;
+                check(id, &value)?;
+                values.push(value);
             }
         }
+        // An early return above drops the transaction uncommitted: nothing was removed.
         txn.commit().map_err(db_error)?;
-        let values = sealed
-            .into_iter()
-            .map(|(id, bytes)| self.unseal(&place(kind.name, owner, id), &bytes))
-            .collect::<Result<Vec<T>, _>>()?;
         Ok(values
             .try_into()
             .unwrap_or_else(|_| unreachable!("one value per id")))
@@ -272,12 +337,12 @@ impl Store {
 
     /// Every asset `owner` has, with who shares it (read at startup to rebuild the owner's
     /// index; the secret parts are dropped at once).
-    fn asset_participants<T: DeserializeOwned>(
+    fn asset_participants<T: DeserializeOwned, S>(
         &self,
         kind: &AssetKind,
         owner: ParticipantId,
-        participants: impl Fn(&T) -> Vec<ParticipantId>,
-    ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
+        participants: impl Fn(&T) -> S,
+    ) -> Result<Vec<(AssetId, S)>, StorageError> {
         let txn = self.db.begin_read().map_err(db_error)?;
         let table = txn.open_table(kind.table).map_err(db_error)?;
         let range = table
@@ -293,20 +358,34 @@ impl Store {
             .collect()
     }
 
+    /// `owner`'s triples made with `threshold`, with who shares each.
     pub fn triple_participants(
         &self,
         owner: ParticipantId,
+        threshold: usize,
     ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
-        self.asset_participants(&TRIPLE, owner, |t: &Triple| t.participants.clone())
+        let all = self.asset_participants(&TRIPLE, owner, |t: &Triple| {
+            (t.threshold == threshold).then(|| t.participants.clone())
+        })?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(id, set)| Some((id, set?)))
+            .collect())
     }
 
+    /// `owner`'s presignatures of `epoch`, with who shares each.
     pub fn presignature_participants(
         &self,
+        epoch: u64,
         owner: ParticipantId,
     ) -> Result<Vec<(AssetId, Vec<ParticipantId>)>, StorageError> {
-        self.asset_participants(&PRESIGNATURE, owner, |p: &Presignature| {
-            p.participants.clone()
-        })
+        let all = self.asset_participants(&PRESIGNATURE, owner, |p: &EpochPresignature| {
+            (p.epoch == epoch).then(|| p.presignature.participants.clone())
+        })?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(id, set)| Some((id, set?)))
+            .collect())
     }
 
     pub fn put_triples(
@@ -323,7 +402,7 @@ impl Store {
         owner: ParticipantId,
         ids: [AssetId; 2],
     ) -> Result<[Triple; 2], StorageError> {
-        self.take_assets(&TRIPLE, owner, ids)
+        self.take_assets(&TRIPLE, owner, ids, |_, _| Ok(()))
     }
 
     pub fn triple_ids(
@@ -334,41 +413,52 @@ impl Store {
         self.asset_ids(&TRIPLE, owner, limit)
     }
 
+    /// Stores `owner`'s presignature `id`, made with the key share of `epoch`.
     pub fn put_presignature(
         &self,
+        epoch: u64,
         owner: ParticipantId,
         id: AssetId,
         presignature: &Presignature,
     ) -> Result<(), StorageError> {
-        self.put_assets(&PRESIGNATURE, owner, &[(id, presignature)])
+        let record = EpochPresignatureRef {
+            epoch,
+            presignature,
+        };
+        self.put_assets(&PRESIGNATURE, owner, &[(id, record)])
     }
 
-    /// Takes a presignature for one signature: gone from storage once this returns.
+    /// Takes a presignature of `epoch` for one signature: gone from storage once this
+    /// returns. One of another epoch is refused and left in place.
     pub fn take_presignature(
         &self,
+        epoch: u64,
         owner: ParticipantId,
         id: AssetId,
     ) -> Result<Presignature, StorageError> {
-        let [presignature] = self.take_assets(&PRESIGNATURE, owner, [id])?;
-        Ok(presignature)
+        let [record] =
+            self.take_assets(&PRESIGNATURE, owner, [id], |id, p: &EpochPresignature| {
+                if p.epoch == epoch {
+                    Ok(())
+                } else {
+                    Err(StorageError::WrongEpoch {
+                        owner,
+                        id,
+                        stored: p.epoch,
+                        wanted: epoch,
+                    })
+                }
+            })?;
+        Ok(record.presignature)
     }
 
+    /// The ids of up to `limit` presignatures `owner` has (of any epoch), lowest first.
     pub fn presignature_ids(
         &self,
         owner: ParticipantId,
         limit: usize,
     ) -> Result<Vec<AssetId>, StorageError> {
         self.asset_ids(&PRESIGNATURE, owner, limit)
-    }
-
-    /// Drops every triple and presignature, e.g. after a reshare made them useless.
-    pub fn clear_assets(&self) -> Result<(), StorageError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        for kind in [&TRIPLE, &PRESIGNATURE] {
-            txn.delete_table(kind.table).map_err(db_error)?;
-            txn.open_table(kind.table).map_err(db_error)?;
-        }
-        txn.commit().map_err(db_error)
     }
 
     // ----- checkpoints -----
@@ -387,6 +477,19 @@ impl Store {
             .map_err(db_error)?;
         txn.commit().map_err(db_error)
     }
+}
+
+/// A presignature as stored: with the epoch whose key share it holds.
+#[derive(serde::Deserialize)]
+struct EpochPresignature {
+    epoch: u64,
+    presignature: Presignature,
+}
+
+#[derive(Serialize)]
+struct EpochPresignatureRef<'a> {
+    epoch: u64,
+    presignature: &'a Presignature,
 }
 
 fn epoch_place(epoch: u64) -> Vec<u8> {

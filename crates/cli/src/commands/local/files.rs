@@ -56,9 +56,13 @@ pub struct NodeSetup {
     pub config_file: PathBuf,
     pub mesh_address: String,
     pub http_url: String,
+    /// Voted out with `local remove-node`: `local up` no longer runs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 /// `local.json`: what `local up` created, so that a restart resumes the same network.
+/// `local add-node` and `local remove-node` change its node list while `local up` runs.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Setup {
     pub nodes: Vec<NodeSetup>,
@@ -98,6 +102,18 @@ pub struct Network {
     pub nodes: Vec<NetworkNode>,
     /// Every user account `local up` created, the first being `user_account`.
     pub users: Vec<UserKey>,
+}
+
+impl Setup {
+    /// The nodes `local up` runs: every one not voted out.
+    pub fn active_nodes(&self) -> impl Iterator<Item = &NodeSetup> {
+        self.nodes.iter().filter(|n| !n.removed)
+    }
+
+    /// The account the devnet's genesis created, parent of every account here.
+    pub fn root_account(&self) -> Option<&str> {
+        self.contract_id.split_once('.').map(|(_, root)| root)
+    }
 }
 
 impl Network {

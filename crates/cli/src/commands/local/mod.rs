@@ -4,6 +4,7 @@
 pub mod ceiling;
 mod children;
 pub mod files;
+mod membership;
 mod node_files;
 pub mod progress;
 mod setup;
@@ -20,10 +21,18 @@ use crate::error::CliError;
 pub enum LocalCommand {
     /// Start (or resume) a local network: devnet, contract, N MPC nodes; runs until Ctrl-C.
     Up(up::UpArgs),
+    /// Add a node to the running network: it joins, the local operators vote it in, and the
+    /// network reshares the same key to it. Waits until it is a participant.
+    AddNode(membership::AddNodeArgs),
+    /// Remove a node: the local operators vote it out and the network reshares without it.
+    /// Waits until it has left; `local up` then stops it.
+    RemoveNode(membership::RemoveNodeArgs),
 }
 
 pub fn run(command: LocalCommand) -> Result<(), CliError> {
     match command {
         LocalCommand::Up(args) => up::run(args),
+        LocalCommand::AddNode(args) => membership::add(args),
+        LocalCommand::RemoveNode(args) => membership::remove(args),
     }
 }

@@ -158,6 +158,7 @@ pub fn create(
             config_file,
             mesh_address,
             http_url: format!("http://{http_listen}"),
+            removed: false,
         },
         tls_public_key: tls.public_key().to_string(),
     })

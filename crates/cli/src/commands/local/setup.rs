@@ -18,6 +18,16 @@ pub struct Plan {
     pub users: u32,
     pub rpc_port: u16,
     pub wasm: Vec<u8>,
+    /// The devnet's block time: key event attempts are sized in blocks from it.
+    pub block_time_ms: u64,
+}
+
+/// How long one key event attempt lasts on a local network: about 8 s (a reshare among a
+/// handful of local nodes takes a second or two; seeing the state and voting a few blocks),
+/// and never under 30 blocks. A reshare that cannot finish is cancelled after 3 attempts.
+pub fn attempt_rules(block_time_ms: u64) -> serde_json::Value {
+    let blocks = (8_000 / block_time_ms.max(1)).max(30);
+    json!({ "key_event_attempt_blocks": blocks, "key_event_max_attempts": 3 })
 }
 
 fn near(amount: u128) -> Balance {
@@ -96,7 +106,16 @@ pub async fn create(home: &Home, devnet: &Devnet, plan: &Plan) -> Result<Setup, 
         nodes.push(node.setup);
     }
 
-    init(&client, &contract, &contract_id, plan.threshold, candidates).await?;
+    let config = attempt_rules(plan.block_time_ms);
+    init(
+        &client,
+        &contract,
+        &contract_id,
+        plan.threshold,
+        candidates,
+        config,
+    )
+    .await?;
     println!(
         "initialized {contract_id}: {} candidates, threshold {}",
         plan.nodes, plan.threshold
@@ -126,8 +145,9 @@ async fn init(
     contract_id: &AccountId,
     threshold: u32,
     candidates: Vec<serde_json::Value>,
+    config: serde_json::Value,
 ) -> Result<(), CliError> {
-    let args = json!({"threshold": threshold, "candidates": candidates});
+    let args = json!({"threshold": threshold, "candidates": candidates, "config": config});
     let action = function_call(
         "init",
         &args,

@@ -180,6 +180,7 @@ async fn up(args: &UpArgs, shape: &Shape, home: &Home, start: Start) -> Result<(
                 users: shape.users,
                 rpc_port,
                 wasm,
+                block_time_ms: args.block_time,
             };
             make_network(home, &devnet, &plan).await
         }
@@ -213,15 +214,8 @@ async fn run_network(
 ) -> Result<(), CliError> {
     // A network.json from an earlier run would tell clients the network is ready.
     let _ = std::fs::remove_file(home.network_file());
-    for node in &setup.nodes {
-        let process = children::spawn(home, node)?;
-        println!(
-            "started {} (pid {}, log {})",
-            node.name,
-            process.pid(),
-            process.log_file.display()
-        );
-        nodes.push(process);
+    for node in setup.active_nodes() {
+        nodes.push(start_node(home, node)?);
     }
     let contract: AccountId = setup
         .contract_id
@@ -235,7 +229,7 @@ async fn run_network(
     let network = network_file(home, devnet, setup, &ready)?;
     files::write_json(&home.network_file(), &network)?;
     print_ready(home, &network);
-    serve(nodes, shutdown).await;
+    serve(home, setup.clone(), nodes, shutdown).await;
     // Clients of a stopped network get "is `local up` running?" instead of a refused
     // connection.
     let _ = std::fs::remove_file(home.network_file());
@@ -266,8 +260,7 @@ async fn wait_ready(
 ) -> Result<Option<Observation>, CliError> {
     let started = Instant::now();
     let named: Vec<(String, String)> = setup
-        .nodes
-        .iter()
+        .active_nodes()
         .map(|n| (n.name.clone(), n.http_url.clone()))
         .collect();
     let mut printed = (String::new(), Instant::now());
@@ -326,8 +319,7 @@ fn network_file(
         .cloned()
         .ok_or_else(|| CliError::Failed("local.json lists no user account".into()))?;
     let nodes = setup
-        .nodes
-        .iter()
+        .active_nodes()
         .map(|node| NetworkNode {
             account_id: node.account_id.clone(),
             http_url: node.http_url.clone(),
@@ -370,8 +362,26 @@ fn print_ready(home: &Home, network: &Network) {
     );
 }
 
-/// Runs until a signal, reporting nodes that stop on their own (or are killed).
-async fn serve(nodes: &mut [NodeProcess], shutdown: &mut Shutdown) {
+fn start_node(home: &Home, node: &files::NodeSetup) -> Result<NodeProcess, CliError> {
+    let process = children::spawn(home, node)?;
+    println!(
+        "started {} (pid {}, log {})",
+        node.name,
+        process.pid(),
+        process.log_file.display()
+    );
+    Ok(process)
+}
+
+/// Runs until a signal, reporting nodes that stop on their own (or are killed), and following
+/// `local.json`: `local add-node` adds a node there (started here), `local remove-node` marks
+/// one removed (stopped here).
+async fn serve(
+    home: &Home,
+    mut setup: Setup,
+    nodes: &mut Vec<NodeProcess>,
+    shutdown: &mut Shutdown,
+) {
     loop {
         for node in nodes.iter_mut() {
             if let Some(status) = node.newly_exited() {
@@ -382,9 +392,52 @@ async fn serve(nodes: &mut [NodeProcess], shutdown: &mut Shutdown) {
                 );
             }
         }
+        if let Ok(changed) = files::read_json::<Setup>(&home.setup_file()) {
+            if changed != setup {
+                follow_membership(home, &changed, nodes);
+                setup = changed;
+            }
+        }
         tokio::select! {
             () = shutdown.recv() => return,
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+    }
+}
+
+/// Starts the nodes `setup` adds and stops those it marks removed; keeps `network.json`'s
+/// node list current.
+fn follow_membership(home: &Home, setup: &Setup, nodes: &mut Vec<NodeProcess>) {
+    for node in setup.active_nodes() {
+        if nodes.iter().all(|p| p.name != node.name) {
+            match start_node(home, node) {
+                Ok(process) => nodes.push(process),
+                Err(error) => println!("cannot start {}: {error}", node.name),
+            }
+        }
+    }
+    for node in setup.nodes.iter().filter(|n| n.removed) {
+        if let Some(index) = nodes.iter().position(|p| p.name == node.name) {
+            let mut process = nodes.remove(index);
+            children::stop_all(std::slice::from_mut(&mut process), STOP_GRACE);
+            println!("stopped {}: it left the network", node.name);
+        }
+    }
+    if let Ok(mut network) = files::read_json::<Network>(&home.network_file()) {
+        network.nodes = setup
+            .active_nodes()
+            .map(|node| NetworkNode {
+                participant_id: network
+                    .nodes
+                    .iter()
+                    .find(|n| n.account_id == node.account_id)
+                    .and_then(|n| n.participant_id),
+                account_id: node.account_id.clone(),
+                http_url: node.http_url.clone(),
+                config_file: node.config_file.clone(),
+                pid_file: children::pid_file(home, &node.name),
+            })
+            .collect();
+        let _ = files::write_json(&home.network_file(), &network);
     }
 }
