@@ -695,12 +695,15 @@ impl Governance {
     }
 
     /// Resharing → Running with the old set. A member the reshare would have admitted is a
-    /// candidate again (without votes), if there is room; its epoch number is not reused.
+    /// candidate again (without votes), if there is room; a member it would have removed is a
+    /// member again, not a candidate; the epoch number is not reused.
     fn cancel_resharing(&mut self) {
         let ProtocolState::Resharing(s) = &mut self.state else {
             return;
         };
         let mut candidates = std::mem::take(&mut s.candidates);
+        // A leaving member may have registered again during the reshare; it stays a member.
+        candidates.retain(|c| find(&s.old_participants, &c.account_id).is_none());
         for member in &s.new_participants {
             let admitted = find(&s.old_participants, &member.account_id).is_none();
             let listed = candidates.iter().any(|c| c.account_id == member.account_id);

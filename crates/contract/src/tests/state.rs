@@ -486,6 +486,20 @@ fn a_threshold_of_old_participants_cancels_a_reshare() {
 }
 
 #[test]
+fn a_leaving_member_that_registers_again_is_a_member_after_a_cancel() {
+    let mut g = running(2, &["a.near", "b.near", "c.near"]);
+    vote_leave(&mut g, "a.near", "c.near").unwrap();
+    vote_leave(&mut g, "b.near", "c.near").unwrap();
+    // While it is being removed, c registers to come back later.
+    g.join(candidate("c.near")).unwrap();
+    g.vote_cancel_resharing(&account("a.near")).unwrap();
+    assert_eq!(g.vote_cancel_resharing(&account("b.near")), Ok(true));
+    let s = running_state(&g);
+    assert!(find(&s.participants, &account("c.near")).is_some());
+    assert!(s.candidates.is_empty(), "a member is not also a candidate");
+}
+
+#[test]
 fn state_json_shape() {
     let g = running(1, &["a.near"]);
     let json = serde_json::to_value(&g.state).unwrap();
