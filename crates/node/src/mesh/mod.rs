@@ -32,6 +32,13 @@ pub const MAX_FRAME_BYTES: usize = 16 << 20;
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a server sends first, once it has accepted the client as a current participant.
+/// In TLS 1.3 the client's handshake completes before the server has checked the client's
+/// certificate: a client refused there (a newcomer dialing a peer that has not yet seen the
+/// contract admit it) would otherwise take the connection as up and lose what it writes.
+/// The bytes also name the frame format, so that an incompatible peer fails here, plainly.
+const ACCEPTED: [u8; 4] = *b"csm1";
+
 #[derive(Debug, Error)]
 pub enum MeshError {
     #[error("{0}")]
@@ -106,10 +113,21 @@ impl Endpoint {
         tcp.set_nodelay(true)?;
         let name = ServerName::try_from(SERVER_NAME).expect("a valid DNS name");
         let handshake = TlsConnector::from(Arc::new(config)).connect(name, tcp);
-        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        let accepted = async {
+            let mut stream = handshake.await.map_err(|e| tls_error(peer, e))?;
+            let mut answer = [0u8; ACCEPTED.len()];
+            stream
+                .read_exact(&mut answer)
+                .await
+                .map_err(|e| tls_error(peer, format!("not accepted: {e}")))?;
+            if answer != ACCEPTED {
+                return Err(tls_error(peer, "not a chainsig mesh peer of this version"));
+            }
+            Ok(stream)
+        };
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, accepted)
             .await
-            .map_err(|_| tls_error(peer, "timed out"))?
-            .map_err(|e| tls_error(peer, e))?;
+            .map_err(|_| tls_error(peer, "timed out"))??;
         Ok(Connection {
             peer,
             stream: TlsStream::Client(stream),
@@ -132,6 +150,13 @@ impl Endpoint {
             .and_then(|certificate| pinning::certificate_key(certificate))
             .and_then(|key| self.directory.lookup(&key))
             .ok_or_else(|| tls_error(remote, "the client's key left the directory"))?;
+        let mut stream = stream;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            stream.write_all(&ACCEPTED).await?;
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| tls_error(remote, "timed out"))??;
         Ok(Connection {
             peer,
             stream: TlsStream::Server(stream),
