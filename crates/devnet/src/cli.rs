@@ -39,7 +39,9 @@ impl DevnetArgs {
 /// Runs the devnet until Ctrl-C, from synchronous code: starts a tokio runtime and, unless the
 /// program already has one, a log subscriber (`RUST_LOG`, default `info`).
 pub fn run_blocking(args: DevnetArgs) -> Result<(), DevnetError> {
+    // Colours only on a terminal: a log file keeps plain `key=value` fields to grep.
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,vm=warn".into()),

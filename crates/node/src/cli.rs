@@ -21,7 +21,9 @@ pub enum NodeError {
 /// Runs the node until SIGINT/SIGTERM, from synchronous code: starts a tokio runtime and a log
 /// subscriber (`RUST_LOG`, default `info`).
 pub fn run_blocking(args: NodeArgs) -> Result<(), NodeError> {
+    // Colours only on a terminal: a log file keeps plain `key=value` fields to grep.
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
