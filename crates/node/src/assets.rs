@@ -20,6 +20,9 @@ pub struct OwnedAssets {
     me: ParticipantId,
     triples: Index,
     presignatures: Index,
+    /// Presignatures of the epoch a reshare under way switches to, made with this node's new
+    /// share before the switch, so that the new epoch starts with stock.
+    upcoming: Option<(u64, Index)>,
     next_id: AssetId,
     /// Rotates partner sets so the work (and the risk of one peer being down)
     /// spreads over all peers.
@@ -53,8 +56,52 @@ impl OwnedAssets {
                 .presignature_participants(epoch, me)?
                 .into_iter()
                 .collect(),
+            upcoming: None,
             next_id: store.checkpoint(NEXT_ID_CHECKPOINT)?.unwrap_or(0),
             rotation: 0,
+        })
+    }
+
+    /// Starts (or keeps) the index of `epoch`'s presignatures, from the store; `None` ends it.
+    pub fn track_upcoming(
+        &mut self,
+        store: &Store,
+        epoch: Option<u64>,
+    ) -> Result<(), StorageError> {
+        match epoch {
+            None => self.upcoming = None,
+            Some(epoch) if self.upcoming.as_ref().is_some_and(|(e, _)| *e == epoch) => {}
+            Some(epoch) => {
+                let index = store
+                    .presignature_participants(epoch, self.me)?
+                    .into_iter()
+                    .collect();
+                self.upcoming = Some((epoch, index));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a presignature of the upcoming epoch; false if that is not `epoch`.
+    pub fn add_upcoming_presignature(
+        &mut self,
+        epoch: u64,
+        id: AssetId,
+        participants: &[ParticipantId],
+    ) -> bool {
+        match &mut self.upcoming {
+            Some((upcoming, index)) if *upcoming == epoch => {
+                index.insert(id, participants.to_vec());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Upcoming presignatures whose participants are all up.
+    pub fn usable_upcoming(&self, alive: &[ParticipantId]) -> usize {
+        self.upcoming.as_ref().map_or(0, |(_, index)| {
+            index.values().filter(|set| all_in(set, alive)).count()
         })
     }
 
@@ -118,13 +165,21 @@ impl OwnedAssets {
         (self.triples.len(), self.presignatures.len())
     }
 
-    /// Two triples shared by the same live set, for a presignature among that set. They
-    /// leave the index.
+    /// Two triples shared by the same live set, for a presignature among that set, those
+    /// shared with one of `doomed` (members about to leave) first. They leave the index.
     pub fn pick_triples(
         &mut self,
         alive: &[ParticipantId],
+        doomed: &[ParticipantId],
     ) -> Option<([AssetId; 2], Vec<ParticipantId>)> {
-        let mut usable = self.triples.iter().filter(|(_, set)| all_in(set, alive));
+        let with_doomed = |set: &Vec<ParticipantId>| set.iter().any(|p| doomed.contains(p));
+        let mut usable: Vec<(&AssetId, &Vec<ParticipantId>)> = self
+            .triples
+            .iter()
+            .filter(|(_, set)| all_in(set, alive))
+            .collect();
+        usable.sort_by_key(|(_, set)| !with_doomed(set));
+        let mut usable = usable.into_iter();
         let (first, second, set) = loop {
             let (&first, set) = usable.next()?;
             let twin = self
@@ -168,6 +223,7 @@ mod tests {
             me: ParticipantId(0),
             triples: Index::new(),
             presignatures: Index::new(),
+            upcoming: None,
             next_id: 0,
             rotation: 0,
         }
@@ -193,12 +249,35 @@ mod tests {
         assets.add_triples(1, 2, &ids(&[0, 2]));
         assets.add_triples(3, 1, &ids(&[0, 1]));
         let alive = ids(&[0, 1, 2]);
-        assert_eq!(assets.pick_triples(&alive), Some(([0, 3], ids(&[0, 1]))));
-        assert_eq!(assets.pick_triples(&alive), Some(([1, 2], ids(&[0, 2]))));
-        assert_eq!(assets.pick_triples(&alive), None);
+        assert_eq!(
+            assets.pick_triples(&alive, &[]),
+            Some(([0, 3], ids(&[0, 1])))
+        );
+        assert_eq!(
+            assets.pick_triples(&alive, &[]),
+            Some(([1, 2], ids(&[0, 2])))
+        );
+        assert_eq!(assets.pick_triples(&alive, &[]), None);
         assets.add_triples(4, 2, &ids(&[0, 1]));
         assert_eq!(assets.usable_triples(&ids(&[0, 2])), 0, "1 is down");
-        assert_eq!(assets.pick_triples(&ids(&[0, 2])), None);
+        assert_eq!(assets.pick_triples(&ids(&[0, 2]), &[]), None);
+    }
+
+    #[test]
+    fn triples_of_a_leaving_member_are_used_first() {
+        let mut assets = index();
+        assets.add_triples(0, 2, &ids(&[0, 1]));
+        assets.add_triples(2, 2, &ids(&[0, 2]));
+        let alive = ids(&[0, 1, 2]);
+        let leaving = ids(&[2]);
+        assert_eq!(
+            assets.pick_triples(&alive, &leaving),
+            Some(([2, 3], ids(&[0, 2])))
+        );
+        assert_eq!(
+            assets.pick_triples(&alive, &leaving),
+            Some(([0, 1], ids(&[0, 1])))
+        );
     }
 
     #[test]

@@ -80,6 +80,22 @@ impl Attempt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct KeyEvent {
     pub attempt: Attempt,
+    #[serde(default)]
+    pub rules: AttemptRules,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct AttemptRules {
+    #[serde(default)]
+    pub attempt_blocks: u64,
+}
+
+impl KeyEvent {
+    /// Whether at block `height` less than half of the current attempt is left.
+    pub fn attempt_half_over(&self, height: u64) -> bool {
+        let left = self.attempt.deadline.saturating_sub(height);
+        left.saturating_mul(2) < self.rules.attempt_blocks
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -141,15 +141,34 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, String> {
 /// Triple and presignature runs get their own runtime, so a long batch never holds up
 /// signing, the mesh or the indexer on the main one. Two threads: one node can use both cores
 /// of a small machine while its peers wait on messages (measured: 75% → 87% of the engine's
-/// ceiling at (3, 2), BENCHMARKS.md).
+/// ceiling at (3, 2), BENCHMARKS.md). Its threads run at a lower priority: when the machine
+/// is short of CPU (several nodes refilling their stock at once, after a reshare), the
+/// indexer and signing must still run at once, or requests go unseen until they time out.
 fn generation_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("generation")
+        .on_thread_start(lower_this_threads_priority)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the generation runtime: {e}"))
 }
+
+/// Niceness of the generation threads: they yield to the rest of the node.
+const GENERATION_NICENESS: i32 = 10;
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority take no pointers; on Linux a thread id names one thread
+    // for PRIO_PROCESS, so only this thread's niceness changes.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, GENERATION_NICENESS);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -132,6 +132,37 @@ impl Job {
         serde_json::to_vec(self).expect("jobs serialize to JSON")
     }
 
+    /// One line about the job for the log: its kind, epoch, owner and asset (and request).
+    pub fn summary(&self) -> String {
+        match self {
+            Job::Triples {
+                epoch,
+                owner,
+                first_id,
+                count,
+                ..
+            } => format!("triples {owner}/{first_id}+{count} of epoch {epoch}"),
+            Job::Presignature {
+                epoch, owner, id, ..
+            } => format!("presignature {owner}/{id} of epoch {epoch}"),
+            Job::Sign {
+                epoch,
+                leader,
+                presignature,
+                request,
+                height,
+                ..
+            } => format!(
+                "signature of request {} (block {height}) by {leader} with presignature {presignature}, epoch {epoch}",
+                hex::encode(&crate::leader::request_id(request)[..4])
+            ),
+            Job::Keygen { attempt, .. } => format!("key generation, attempt {attempt}"),
+            Job::Reshare {
+                new_epoch, attempt, ..
+            } => format!("reshare into epoch {new_epoch}, attempt {attempt}"),
+        }
+    }
+
     pub fn decode(body: &[u8]) -> Result<Self, JobError> {
         serde_json::from_slice(body).map_err(|e| JobError::Malformed(e.to_string()))
     }

@@ -84,7 +84,8 @@ impl RequestBook {
         before - self.pending.len()
     }
 
-    /// Requests this node should start a signing run for now.
+    /// Requests this node should start a signing run for now. `alive` are those who can lead
+    /// now (sorted).
     pub fn due(
         &self,
         me: ParticipantId,

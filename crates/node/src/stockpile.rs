@@ -21,6 +21,18 @@ pub struct StockLevels {
     pub generations_running: usize,
 }
 
+/// What the stock is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving an epoch: presignatures up to their high watermark.
+    #[default]
+    Serving,
+    /// Serving an epoch that a reshare is about to end: presignatures die with their epoch,
+    /// triples carry over, so presignatures only up to the low watermark and triples enough
+    /// for the next epoch's full stock of presignatures.
+    Resharing,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     /// Generate a batch of this many triples.
@@ -55,8 +67,16 @@ impl Stockpile {
     }
 
     /// What to start now, given the levels. Call again whenever a level changes.
-    pub fn plan(&mut self, levels: StockLevels) -> Vec<Start> {
-        let c = &self.config;
+    pub fn plan(&mut self, levels: StockLevels, phase: Phase) -> Vec<Start> {
+        let mut c = self.config.clone();
+        if phase == Phase::Resharing {
+            // Fill up to the raised high mark without waiting to fall below the low one: the
+            // reshare may finish any block now.
+            c.triples_high += 2 * c.presignatures_high;
+            c.triples_low = c.triples_high;
+            c.presignatures_high = c.presignatures_low.max(1);
+        }
+        let c = &c;
         let presignature_level = levels.presignatures + levels.presignatures_in_flight;
         self.refilling_presignatures = hysteresis(
             self.refilling_presignatures,
@@ -126,7 +146,7 @@ mod tests {
     #[test]
     fn an_empty_node_starts_triples_up_to_its_budget() {
         let mut stockpile = Stockpile::new(config());
-        let starts = stockpile.plan(StockLevels::default());
+        let starts = stockpile.plan(StockLevels::default(), Phase::Serving);
         assert_eq!(starts, vec![Start::Triples(8), Start::Triples(8)]);
     }
 
@@ -138,7 +158,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            stockpile.plan(levels),
+            stockpile.plan(levels, Phase::Serving),
             vec![Start::Presignature, Start::Presignature]
         );
     }
@@ -151,20 +171,45 @@ mod tests {
             presignatures: 6,
             ..Default::default()
         };
-        assert!(stockpile.plan(full).is_empty());
+        assert!(stockpile.plan(full, Phase::Serving).is_empty());
         // One signature used a presignature: still above the low mark, nothing to do.
         let after_one = StockLevels {
             presignatures: 5,
             ..full
         };
-        assert!(stockpile.plan(after_one).is_empty());
+        assert!(stockpile.plan(after_one, Phase::Serving).is_empty());
         // Below the low mark: refill up to high.
         let low = StockLevels {
             presignatures: 1,
             ..full
         };
         assert_eq!(
-            stockpile.plan(low),
+            stockpile.plan(low, Phase::Serving),
+            vec![Start::Presignature, Start::Presignature]
+        );
+    }
+
+    #[test]
+    fn before_a_reshare_triples_are_kept_rather_than_made_into_presignatures() {
+        let mut stockpile = Stockpile::new(config());
+        // Presignatures at the low mark: no more of them, but more triples (they survive).
+        let levels = StockLevels {
+            triples: 16,
+            presignatures: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            stockpile.plan(levels, Phase::Resharing),
+            vec![Start::Triples(8), Start::Triples(4)]
+        );
+        // Serving, below the low mark, the triples become presignatures.
+        let mut stockpile = Stockpile::new(config());
+        let serving = StockLevels {
+            presignatures: 1,
+            ..levels
+        };
+        assert_eq!(
+            stockpile.plan(serving, Phase::Serving),
             vec![Start::Presignature, Start::Presignature]
         );
     }
@@ -176,7 +221,7 @@ mod tests {
             generations_running: 2,
             ..Default::default()
         };
-        assert!(stockpile.plan(busy).is_empty());
+        assert!(stockpile.plan(busy, Phase::Serving).is_empty());
     }
 
     proptest! {
@@ -193,7 +238,7 @@ mod tests {
             let mut stockpile = Stockpile::new(c.clone());
             let levels = StockLevels { triples, triples_in_flight, presignatures, presignatures_in_flight, generations_running };
             for _ in 0..calls {
-                let starts = stockpile.plan(levels);
+                let starts = stockpile.plan(levels, Phase::Serving);
                 prop_assert!(starts.len() <= c.max_concurrent_generations.saturating_sub(generations_running));
                 let presigs = starts.iter().filter(|s| **s == Start::Presignature).count();
                 prop_assert!(2 * presigs <= triples);

@@ -83,6 +83,7 @@ pub enum Done {
     Triples {
         epoch: u64,
         mine: bool,
+        owner: ParticipantId,
         first_id: AssetId,
         count: u64,
         set: Vec<ParticipantId>,
@@ -91,6 +92,7 @@ pub enum Done {
     Presignature {
         epoch: u64,
         mine: bool,
+        owner: ParticipantId,
         id: AssetId,
         set: Vec<ParticipantId>,
         ok: bool,
@@ -305,6 +307,7 @@ pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, m
     Done::Triples {
         epoch: session.epoch,
         mine,
+        owner,
         first_id,
         count: u64::from(count),
         set: participants,
@@ -361,6 +364,7 @@ pub async fn presignature(
     Done::Presignature {
         epoch: session.epoch,
         mine,
+        owner,
         id,
         set: participants,
         ok: result.is_ok(),
@@ -374,6 +378,36 @@ pub struct SignInputs {
     pub height: u64,
     pub entropy: [u8; 32],
     pub seen_at: Instant,
+    pub answered: Answered,
+}
+
+/// Fires when the request a signature run serves is answered on chain (by this run or
+/// another): a run still in its protocol then ends, instead of waiting out its timeout on a
+/// peer that has dropped the request.
+pub struct Answered(tokio::sync::watch::Receiver<bool>);
+
+impl Answered {
+    pub fn new(signal: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self(signal)
+    }
+
+    /// Resolves once the request is answered; never, if nobody will say so.
+    async fn wait(&mut self) {
+        if self.0.wait_for(|answered| *answered).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Runs a signing protocol until it ends or its request is answered elsewhere (`None`).
+async fn unless_answered<T>(
+    answered: &mut Answered,
+    run: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        result = run => Some(result),
+        () = answered.wait() => None,
+    }
 }
 
 fn sign_args(inputs: &SignInputs) -> Result<SignArgs, String> {
@@ -390,7 +424,7 @@ fn sign_args(inputs: &SignInputs) -> Result<SignArgs, String> {
 pub async fn lead_signature(
     shared: Arc<Shared>,
     session: Session,
-    inputs: SignInputs,
+    mut inputs: SignInputs,
     presignature: AssetId,
     set: Vec<ParticipantId>,
     check_pending_first: bool,
@@ -414,7 +448,7 @@ pub async fn lead_signature(
             }
         }
     }
-    let outcome = match sign_and_respond(&shared, &session, &inputs, presignature, set).await {
+    let outcome = match sign_and_respond(&shared, &session, &mut inputs, presignature, set).await {
         Ok(outcome) => outcome,
         Err(error) => SignOutcome::Failed(error),
     };
@@ -424,7 +458,7 @@ pub async fn lead_signature(
 async fn sign_and_respond(
     shared: &Shared,
     session: &Session,
-    inputs: &SignInputs,
+    inputs: &mut SignInputs,
     presignature_id: AssetId,
     set: Vec<ParticipantId>,
 ) -> Result<SignOutcome, String> {
@@ -451,16 +485,18 @@ async fn sign_and_respond(
         &sign_args(inputs)?,
         limits,
     );
-    let signature = drive(
+    let run = drive(
         &shared.router,
         &session.mesh,
         session.me,
         &set,
         run.instance(),
         protocol,
-    )
-    .await?
-    .ok_or("the leader's signing run ended without a signature")?;
+    );
+    let Some(result) = unless_answered(&mut inputs.answered, run).await else {
+        return Ok(SignOutcome::NotPending);
+    };
+    let signature = result?.ok_or("the leader's signing run ended without a signature")?;
     let args = json!({
         "request": inputs.request,
         "response": SignatureResponse::Secp256k1(signature),
@@ -480,7 +516,7 @@ async fn sign_and_respond(
 pub async fn follow_signature(
     shared: Arc<Shared>,
     session: Session,
-    inputs: SignInputs,
+    mut inputs: SignInputs,
     leader: ParticipantId,
     presignature_id: AssetId,
     set: Vec<ParticipantId>,
@@ -499,15 +535,18 @@ pub async fn follow_signature(
             &sign_args(&inputs)?,
             limits,
         );
-        drive(
+        let run = drive(
             &shared.router,
             &session.mesh,
             session.me,
             &set,
             instance,
             protocol,
-        )
-        .await
+        );
+        // Answered without this node: nothing left to do.
+        unless_answered(&mut inputs.answered, run)
+            .await
+            .unwrap_or(Ok(None))
     }
     .await;
     if let Err(error) = result {

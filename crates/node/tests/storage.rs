@@ -75,6 +75,27 @@ fn key_shares_survive_reopening_and_stay_secret_on_disk() {
     assert_eq!(store.key_share_attempt(1).unwrap(), Some(0));
     assert_eq!(store.key_share_attempt(2).unwrap(), None);
     assert_eq!(store.key_share_epochs().unwrap(), vec![1, 3]);
+
+    // Presignatures made with a share go when a later attempt replaces it.
+    let mut made = presignatures(&keys());
+    store
+        .put_presignature(
+            3,
+            ParticipantId(1),
+            40,
+            &made.remove(&ParticipantId(0)).unwrap(),
+        )
+        .unwrap();
+    store.put_key_share(3, 2, &share).unwrap();
+    assert_eq!(
+        store.presignature_ids(ParticipantId(1), 5).unwrap(),
+        vec![40]
+    );
+    store.put_key_share(3, 3, &share).unwrap();
+    assert!(store
+        .presignature_ids(ParticipantId(1), 5)
+        .unwrap()
+        .is_empty());
     drop(store);
 
     // The secret share's bytes appear nowhere in the file, in any encoding we write.
@@ -207,6 +228,9 @@ fn an_epoch_change_keeps_the_new_share_and_the_triples_of_members_who_stay() {
     store
         .put_presignature(0, me, 20, &presignatures.remove(&me).unwrap())
         .unwrap();
+    store
+        .put_presignature(1, me, 21, &presignatures.remove(&ParticipantId(1)).unwrap())
+        .unwrap();
     store.put_key_share(0, 0, &share).unwrap();
 
     // The old share must not go before the new one is stored.
@@ -233,7 +257,11 @@ fn an_epoch_change_keeps_the_new_share_and_the_triples_of_members_who_stay() {
     assert_eq!(store.key_share_epochs().unwrap(), vec![1]);
     assert!(store.triple_ids(me, 10).unwrap().is_empty());
     assert_eq!(store.triple_ids(ParticipantId(1), 10).unwrap(), vec![9]);
-    assert!(store.presignature_ids(me, 10).unwrap().is_empty());
+    assert_eq!(
+        store.presignature_ids(me, 10).unwrap(),
+        vec![21],
+        "epoch 1's stays"
+    );
     // Again: nothing more to do.
     assert!(store.prune_to_epoch(1, &rule).unwrap().is_empty());
     drop(store);
@@ -242,7 +270,10 @@ fn an_epoch_change_keeps_the_new_share_and_the_triples_of_members_who_stay() {
     let store = Store::open(&path, &key).unwrap();
     assert_eq!(store.key_share_epochs().unwrap(), vec![1]);
     let pruned = store.forget_key_material().unwrap();
-    assert_eq!((pruned.key_shares, pruned.triples), (1, 1));
+    assert_eq!(
+        (pruned.key_shares, pruned.triples, pruned.presignatures),
+        (1, 1, 1)
+    );
     assert!(store.key_share_epochs().unwrap().is_empty());
 }
 

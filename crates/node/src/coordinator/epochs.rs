@@ -11,6 +11,10 @@
 use super::*;
 use crate::storage::TripleRule;
 
+/// Set once this node has served as a participant; after it is voted out, it does not ask to
+/// join again by itself.
+const SERVED_CHECKPOINT: &str = "served";
+
 /// The epoch before the current one, kept for peers' runs begun in it.
 pub(super) struct Retiring {
     pub session: Session,
@@ -57,6 +61,16 @@ impl Coordinator {
         self.problem = None;
         let (triples, presignatures) = assets.counts();
         tracing::info!(epoch, me = %me, triples, presignatures, "serving");
+        if let Err(error) = self.shared.store.set_checkpoint(SERVED_CHECKPOINT, epoch) {
+            tracing::warn!(%error, "cannot record that this node serves");
+        }
+        let stopped = self
+            .in_flight
+            .generations
+            .stop_for_epoch(epoch, &participants);
+        if stopped > 0 {
+            tracing::info!(stopped, "stopped generation runs the new epoch cannot use");
+        }
         if let Some(old) = self.session.take() {
             if old.epoch != epoch {
                 let grace = Duration::from_millis(self.shared.timeouts.sign_ms);
@@ -68,6 +82,63 @@ impl Coordinator {
         }
         self.assets = Some(assets);
         self.session = Some(Session {
+            epoch,
+            me,
+            participants,
+            threshold,
+            key: Arc::new(key),
+            mesh,
+        });
+    }
+
+    /// During a reshare: once this node holds its share of the new epoch from the current
+    /// attempt, the upcoming session makes that epoch's presignatures ahead of the switch (from
+    /// triples among the new set), so the new epoch starts with stock. A share from another
+    /// attempt ends it: presignatures of that share do not fit the others' shares.
+    pub(super) fn ensure_upcoming(
+        &mut self,
+        epoch: u64,
+        attempt: u64,
+        members: &[Member],
+        threshold: usize,
+        public_key: &str,
+    ) {
+        let holds =
+            matches!(self.shared.store.key_share_attempt(epoch), Ok(Some(a)) if a == attempt);
+        let participants = contract_state::ids(members);
+        let current = self.upcoming.as_ref().is_some_and(|u| {
+            u.epoch == epoch && u.participants == participants && self.upcoming_attempt == attempt
+        });
+        if holds && current {
+            return;
+        }
+        if self.upcoming.take().is_some() {
+            let stopped = self.in_flight.generations.stop_presignatures_of(epoch);
+            tracing::info!(
+                epoch,
+                stopped,
+                "upcoming epoch's share changed: its presignatures restart"
+            );
+        }
+        let me = self.mesh.as_ref().map(|m| (m.me, m.mesh.clone()));
+        let (true, Some((me, mesh)), Some(_)) = (holds, me, self.assets.as_ref()) else {
+            if let Some(assets) = self.assets.as_mut() {
+                let _ = assets.track_upcoming(&self.shared.store, None);
+            }
+            return;
+        };
+        let Ok(key) = self.load_key_share(epoch, public_key) else {
+            return;
+        };
+        if let Some(assets) = self.assets.as_mut() {
+            if let Err(error) = assets.track_upcoming(&self.shared.store, Some(epoch)) {
+                tracing::error!(%error, "cannot read the stockpile");
+                return;
+            }
+        }
+        tracing::info!(epoch, attempt, "making presignatures of the upcoming epoch");
+        self.upcoming_attempt = attempt;
+        self.upcoming = Some(Session {
             epoch,
             me,
             participants,
@@ -160,11 +231,22 @@ impl Coordinator {
         }
     }
 
+    /// Whether this node served as a participant before (and so was voted out, rather than
+    /// never admitted): such a node does not ask to join again by itself.
+    pub(super) fn served_before(&self) -> bool {
+        matches!(self.shared.store.checkpoint(SERVED_CHECKPOINT), Ok(Some(_)))
+    }
+
     /// No longer a participant: stop, and remove every key share and asset this node holds
     /// (a removed participant's share must end with its epoch).
     pub(super) fn leave_network(&mut self) {
         self.stop_serving();
         self.problem = None;
+        // Its peers no longer accept it: stop dialing them.
+        if let Some(mesh) = self.mesh.take() {
+            mesh.mesh.stop();
+            tracing::info!("not a participant: mesh stopped");
+        }
         let holds = self.shared.store.key_share_epochs();
         if !holds.as_ref().is_ok_and(|epochs| !epochs.is_empty()) {
             return;

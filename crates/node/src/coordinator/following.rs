@@ -13,7 +13,12 @@ impl Coordinator {
             }
         };
         let until = Instant::now() + ANNOUNCEMENT_PATIENCE;
-        if let Some(waiting) = self.try_follow(Waiting { from, run, until }) {
+        if let Some(waiting) = self.try_follow(Waiting {
+            from,
+            run,
+            until,
+            why: "",
+        }) {
             self.keep_waiting(waiting);
         }
     }
@@ -32,7 +37,7 @@ impl Coordinator {
         let now = Instant::now();
         for waiting in std::mem::take(&mut self.waiting) {
             if waiting.until < now {
-                tracing::warn!(peer = %waiting.from, job = ?waiting.run.job, "gave up on an announcement this node was not ready for");
+                tracing::warn!(peer = %waiting.from, job = %waiting.run.job.summary(), waited_for = waiting.why, "gave up on an announcement this node was not ready for");
                 continue;
             }
             if let Some(waiting) = self.try_follow(waiting) {
@@ -50,7 +55,7 @@ impl Coordinator {
             _ => {}
         }
         let Some(session) = self.session_for(&waiting.run.job) else {
-            return Some(waiting);
+            return waiting.because("a session of this epoch");
         };
         let members = Membership {
             epoch: session.epoch,
@@ -60,7 +65,9 @@ impl Coordinator {
         };
         match waiting.run.job.check(waiting.from, &members) {
             Ok(()) => {}
-            Err(JobError::Epoch(epoch)) if epoch > session.epoch => return Some(waiting),
+            Err(JobError::Epoch(epoch)) if epoch > session.epoch => {
+                return waiting.because("the epoch it names")
+            }
             Err(error) => {
                 tracing::warn!(peer = %waiting.from, %error, "refused an announcement");
                 return None;
@@ -75,9 +82,15 @@ impl Coordinator {
         }
     }
 
-    /// The session an announcement belongs to: the current one, or (for a signature a peer
-    /// began just before the switch) the retiring one. `None`: not yet (wait).
+    /// The session an announcement belongs to: the current one, the upcoming one (for a
+    /// presignature of the epoch a reshare is about to switch to), or the retiring one (for a
+    /// signature a peer began just before the switch). `None`: not yet (wait).
     fn session_for(&mut self, job: &Job) -> Option<Session> {
+        if let (Job::Presignature { epoch, .. }, Some(upcoming)) = (job, &self.upcoming) {
+            if *epoch == upcoming.epoch {
+                return Some(upcoming.clone());
+            }
+        }
         let current = self.session.clone()?;
         if let (Job::Sign { epoch, .. }, Some(retiring)) = (job, self.retiring_session()) {
             if *epoch == retiring.epoch && *epoch != current.epoch {
@@ -92,29 +105,62 @@ impl Coordinator {
         session: Session,
         waiting: Waiting,
     ) -> Option<Waiting> {
+        // Triple batches are heavy: a bound on how many this node follows. Presignatures
+        // take a millisecond and must not queue behind them (the next epoch's first stock is
+        // presignatures), so they have their own, larger bound.
         let limit =
             self.setup.config.stockpile.max_concurrent_generations * session.participants.len();
-        if self.in_flight.followed >= limit {
-            return Some(waiting);
+        let triples = matches!(waiting.run.job, Job::Triples { .. });
+        let bound = if triples { limit } else { 4 * limit };
+        if self.in_flight.generations.followed(triples) >= bound {
+            return waiting.because("room among the generations this node follows");
         }
         if let Job::Presignature { owner, triples, .. } = &waiting.run.job {
             // The owner may finish the triples' run a moment before this node does.
             let stored = self.shared.store.triple_ids(*owner, usize::MAX);
             let have = stored.is_ok_and(|ids| triples.iter().all(|t| ids.contains(t)));
             if !have {
-                return Some(waiting);
+                return waiting.because("the owner's triples in this node's storage");
             }
         }
-        self.in_flight.followed += 1;
-        let shared = self.shared.clone();
-        let task: std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>> = match waiting
-            .run
-            .job
-        {
-            Job::Triples { .. } => Box::pin(tasks::triples(shared, session, waiting.run, false)),
-            _ => Box::pin(tasks::presignature(shared, session, waiting.run, false)),
+        let (owner, id, kind, participants) = match &waiting.run.job {
+            Job::Triples {
+                owner,
+                first_id,
+                count,
+                participants,
+                ..
+            } => (
+                *owner,
+                *first_id,
+                generations::Kind::Triples(*count as usize),
+                participants.clone(),
+            ),
+            Job::Presignature {
+                owner,
+                id,
+                participants,
+                ..
+            } => (
+                *owner,
+                *id,
+                generations::Kind::Presignature,
+                participants.clone(),
+            ),
+            _ => return None,
         };
-        self.spawn_generation(task);
+        let epoch = session.epoch;
+        let shared = self.shared.clone();
+        let task: std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>> = match kind {
+            generations::Kind::Triples(_) => {
+                Box::pin(tasks::triples(shared, session, waiting.run, false))
+            }
+            generations::Kind::Presignature => {
+                Box::pin(tasks::presignature(shared, session, waiting.run, false))
+            }
+        };
+        let run = (kind, epoch, false, participants);
+        self.spawn_generation(owner, id, run, task);
         None
     }
 
@@ -138,7 +184,7 @@ impl Coordinator {
         let id = request_id(request);
         // Sign only what this node's own indexer saw on chain, in the same block.
         let Some(pending) = self.book.get(&id) else {
-            return Some(waiting);
+            return waiting.because("the request, seen by this node's indexer");
         };
         if pending.seen.height != *height || pending.seen.entropy != *entropy {
             tracing::warn!(peer = %waiting.from, "refused a signature for a request seen in another block");
@@ -146,7 +192,7 @@ impl Coordinator {
         }
         let stored = self.shared.store.presignature_ids(*leader, usize::MAX);
         if !stored.is_ok_and(|ids| ids.contains(presignature)) {
-            return Some(waiting);
+            return waiting.because("the leader's presignature in this node's storage");
         }
         let inputs = SignInputs {
             request: *request,
@@ -154,6 +200,7 @@ impl Coordinator {
             height: *height,
             entropy: *entropy,
             seen_at: pending.since,
+            answered: self.in_flight.answered_signal(id),
         };
         let task = tasks::follow_signature(
             self.shared.clone(),

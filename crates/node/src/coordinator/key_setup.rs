@@ -218,7 +218,7 @@ impl Coordinator {
             ..
         }) = &self.state
         else {
-            return Some(waiting); // this node has not seen the state the leader acts on
+            return waiting.because("the contract state the leader acts on");
         };
         let Job::Keygen {
             participants,
@@ -231,7 +231,7 @@ impl Coordinator {
         };
         let current = key_event.attempt;
         if *attempt > current.id {
-            return Some(waiting); // the leader is a block ahead of this node
+            return waiting.because("the attempt the leader is in");
         }
         let me = contract_state::find(candidates, &self.shared.account).map(Member::participant);
         let valid = *attempt == current.id
@@ -243,7 +243,7 @@ impl Coordinator {
             return None;
         };
         let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
-            return Some(waiting);
+            return waiting.because("this node's mesh");
         };
         if self.key_run_for(0, current.id) || !self.claim_attempt(0, current.id) {
             return None;
@@ -258,16 +258,19 @@ impl Coordinator {
         &mut self,
         me: ParticipantId,
         new_epoch: u64,
-        attempt: Attempt,
+        key_event: &contract_state::KeyEvent,
         voted: bool,
     ) {
+        let attempt = key_event.attempt;
         if self.key_run_for(new_epoch, attempt.id) || self.in_flight.transaction {
             return;
         }
         match self.shared.store.key_share_attempt(new_epoch) {
             Err(error) => tracing::error!(%error, "cannot read the key share"),
             Ok(Some(made)) if made == attempt.id => {
-                if !voted {
+                let ready =
+                    self.stocked_for_new_epoch() || key_event.attempt_half_over(self.height);
+                if !voted && ready {
                     tracing::info!(
                         epoch = new_epoch,
                         attempt = made,
@@ -281,6 +284,27 @@ impl Coordinator {
             Ok(_) if attempt.leader() == me => self.lead_reshare(me),
             Ok(_) => {}
         }
+    }
+
+    /// Whether this node holds its full stock of the new epoch's presignatures (its high
+    /// watermark) to report its share. The last report switches the network to the new
+    /// epoch, whose presignatures this node makes ahead of the switch (see
+    /// `ensure_upcoming`); the old epoch serves meanwhile, so waiting costs no signature, while
+    /// a switch on a thin stock leaves requests waiting for triples (tens of milliseconds
+    /// each, against one for a presignature). The caller bounds the wait by half the attempt.
+    /// A node that does not serve the old epoch (a newcomer) has nothing to make them from.
+    fn stocked_for_new_epoch(&self) -> bool {
+        let old_epoch = match &self.state {
+            Some(ContractState::Resharing { old_epoch, .. }) => *old_epoch,
+            _ => return true,
+        };
+        let serving_old = self.session.as_ref().is_some_and(|s| s.epoch == old_epoch);
+        let (true, Some(upcoming), Some(assets)) = (serving_old, &self.upcoming, &self.assets)
+        else {
+            return !serving_old;
+        };
+        let alive = upcoming.alive_participants();
+        assets.usable_upcoming(&alive) >= self.setup.config.stockpile.presignatures_high
     }
 
     /// The reshare the contract's Resharing state asks for.
@@ -401,7 +425,7 @@ impl Coordinator {
     /// Resharing state.
     pub(super) fn follow_reshare(&mut self, waiting: Waiting) -> Option<Waiting> {
         let Some(plan) = self.reshare_plan() else {
-            return Some(waiting); // this node has not seen the state the leader acts on
+            return waiting.because("the contract state the leader acts on");
         };
         let Job::Reshare {
             old_epoch,
@@ -416,7 +440,7 @@ impl Coordinator {
             return None;
         };
         if *new_epoch == plan.new_epoch && *attempt > plan.attempt.id {
-            return Some(waiting); // the leader is a block ahead of this node
+            return waiting.because("the attempt the leader is in");
         }
         let me = self.mesh.as_ref().map(|m| m.me);
         let fits = |p: &ParticipantId| {
@@ -437,7 +461,7 @@ impl Coordinator {
             return None;
         };
         let Some(mesh) = self.mesh.as_ref().map(|m| m.mesh.clone()) else {
-            return Some(waiting);
+            return waiting.because("this node's mesh");
         };
         let (epoch, attempt) = (plan.new_epoch, plan.attempt.id);
         if self.key_run_for(epoch, attempt) || !self.claim_attempt(epoch, attempt) {

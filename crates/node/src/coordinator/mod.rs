@@ -11,6 +11,7 @@
 //! back through [`Done`]. Asset generation runs on its own runtime so that signing, the mesh
 //! and the indexer never queue behind a triple batch.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ use crate::mesh::message::PeerStatus;
 use crate::mesh::network::{Mesh, MeshSettings, PeerInfo};
 use crate::mesh::{Endpoint, PeerDirectory};
 use crate::requests::RequestBook;
-use crate::stockpile::{Start, StockLevels, Stockpile};
+use crate::stockpile::{Phase, Start, StockLevels, Stockpile};
 use crate::tasks::{self, Done, Session, Shared, SignInputs, SignOutcome};
 
 use epochs::Retiring;
@@ -42,6 +43,7 @@ use key_setup::KeyRun;
 
 mod epochs;
 mod following;
+mod generations;
 mod key_setup;
 mod serving;
 
@@ -75,22 +77,91 @@ struct MeshHandle {
     mesh: Arc<Mesh>,
 }
 
+/// How long a node that ran out of presignatures stays a leader: a refill from its triples
+/// takes milliseconds, while every peer changing its mind about who leads (the moment one
+/// uses its last presignature for a request the others are about to lead too) would have
+/// two nodes sign the same request.
+const DRY_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether this node leads signatures in an epoch: from its first presignature of the epoch,
+/// until it has had none for [`DRY_GRACE`].
+#[derive(Debug, Clone, Copy, Default)]
+struct LeaderState {
+    epoch: Option<u64>,
+    leads: bool,
+    dry_since: Option<Instant>,
+}
+
+impl LeaderState {
+    /// Updates for `presignatures` usable now in `epoch`; returns whether this node leads.
+    fn update(&mut self, epoch: Option<u64>, presignatures: usize, now: Instant) -> bool {
+        if self.epoch != epoch {
+            *self = LeaderState {
+                epoch,
+                ..Default::default()
+            };
+        }
+        if epoch.is_none() {
+            return false;
+        }
+        if presignatures > 0 {
+            self.leads = true;
+            self.dry_since = None;
+        } else if self.leads {
+            let since = *self.dry_since.get_or_insert(now);
+            self.leads = now.duration_since(since) < DRY_GRACE;
+        }
+        self.leads
+    }
+}
+
 /// A peer's announcement waiting for this node to be ready for it.
 struct Waiting {
     from: ParticipantId,
     run: Announcement,
     until: Instant,
+    /// What it waits for, for the log if it waits too long.
+    why: &'static str,
+}
+
+impl Waiting {
+    fn because(mut self, why: &'static str) -> Option<Self> {
+        self.why = why;
+        Some(self)
+    }
 }
 
 #[derive(Default)]
 struct InFlight {
-    triples: usize,
-    presignatures: usize,
-    /// Generations this node owns.
-    owned: usize,
-    /// Generations peers announced and this node joined.
-    followed: usize,
+    /// Triple and presignature runs, this node's own and those it follows.
+    generations: generations::Generations,
+    /// Signature runs (led or followed) by request: its answer on chain ends their protocol
+    /// at once, rather than leaving a partner waiting for a peer that has moved on.
+    signatures: HashMap<crate::leader::RequestId, tokio::sync::watch::Sender<bool>>,
     transaction: bool,
+}
+
+impl InFlight {
+    /// A signal that `request` was answered, for a signature run to end on.
+    fn answered_signal(&mut self, request: crate::leader::RequestId) -> tasks::Answered {
+        self.signatures.retain(|_, signal| !signal.is_closed());
+        let signal = self
+            .signatures
+            .entry(request)
+            .or_insert_with(|| tokio::sync::watch::channel(false).0);
+        tasks::Answered::new(signal.subscribe())
+    }
+
+    /// Tells the signature runs for `request` that it was answered; returns how many there
+    /// were.
+    fn stop_signatures(&mut self, request: &crate::leader::RequestId) -> usize {
+        let Some(signal) = self.signatures.remove(request) else {
+            return 0;
+        };
+        let runs = signal.receiver_count();
+        let _ = signal.send(true);
+        runs
+    }
 }
 
 pub struct Coordinator {
@@ -103,6 +174,13 @@ pub struct Coordinator {
     mesh: Option<MeshHandle>,
     /// The epoch this node signs in now.
     session: Option<Session>,
+    /// The epoch a reshare under way switches to, once this node holds its share from the
+    /// current attempt: it makes that epoch's presignatures ahead of the switch.
+    upcoming: Option<Session>,
+    /// The reshare attempt whose share the upcoming session holds.
+    upcoming_attempt: u64,
+    /// Whether this node leads signatures now (see [`LeaderState`]).
+    leading: std::cell::Cell<LeaderState>,
     /// The epoch before, for a moment after a switch: peers' signatures begun in it finish.
     retiring: Option<Retiring>,
     /// The epoch whose predecessors' key material is gone from storage.
@@ -132,6 +210,9 @@ impl Coordinator {
             last_join: None,
             mesh: None,
             session: None,
+            upcoming: None,
+            upcoming_attempt: 0,
+            leading: std::cell::Cell::new(LeaderState::default()),
             retiring: None,
             pruned_epoch: None,
             problem: None,
@@ -211,17 +292,26 @@ impl Coordinator {
     /// A `respond` on chain ends the request here if its signature verifies under the
     /// request's derived key (then the contract took it, or had already taken another): no
     /// peer's word is needed, and no extra view call.
+    ///
+    /// Checked against the contract's root key, not this node's share: a node that does not
+    /// serve yet (a newcomer during its reshare) must forget answered requests too, or it
+    /// would lead them once it serves.
     fn on_responded(&mut self, request: &SignatureRequest, response: &SignatureResponse) {
-        let Some(session) = &self.session else {
+        let Some(root) = self.state.as_ref().and_then(ContractState::public_key) else {
             return;
         };
         let SignatureResponse::Secp256k1(signature) = response;
         let Payload::Ecdsa(payload) = &request.payload;
-        let verifies = derive_public_key(&session.key.public_key, &request.tweak)
+        let verifies = derive_public_key(root.as_affine(), &request.tweak)
             .and_then(PublicKey::from_affine)
             .and_then(|key| signature.verify(&key, payload));
-        if verifies.is_ok() {
-            self.book.remove(&request_id(request));
+        let id = request_id(request);
+        if verifies.is_err() {
+            return;
+        }
+        let runs = self.in_flight.stop_signatures(&id);
+        if self.book.remove(&id).is_some() || runs > 0 {
+            tracing::debug!(request = %hex::encode(&id[..4]), runs, "answered on chain");
         }
     }
 
@@ -251,6 +341,7 @@ impl Coordinator {
                 candidates,
             } => {
                 self.end_key_run("the key event is over");
+                self.upcoming = None;
                 match contract_state::find(participants, &account) {
                     Some(me) => {
                         let me = me.participant();
@@ -260,7 +351,8 @@ impl Coordinator {
                     }
                     None => {
                         self.leave_network();
-                        if !candidates.iter().any(|c| c.account_id == account) {
+                        let candidate = candidates.iter().any(|c| c.account_id == account);
+                        if !candidate {
                             self.join();
                         }
                     }
@@ -292,13 +384,33 @@ impl Coordinator {
                 }
                 if new_me.is_some() {
                     let voted = finished_votes.contains(&account);
-                    self.reshare_step(me, *new_epoch, key_event.attempt, voted);
+                    self.reshare_step(me, *new_epoch, key_event, voted);
+                    let attempt = key_event.attempt.id;
+                    self.ensure_upcoming(
+                        *new_epoch,
+                        attempt,
+                        new_participants,
+                        *threshold,
+                        public_key,
+                    );
                 }
             }
         }
     }
 
+    /// Asks to become a candidate, unless this node was a participant and was voted out (its
+    /// operator can then join it again with a fresh data directory).
     fn join(&mut self) {
+        if self.served_before() {
+            if self.last_join.is_none() {
+                tracing::info!(
+                    "voted out of the network: not asking to join again (a fresh data \
+                     directory makes this node a new candidate)"
+                );
+                self.last_join = Some(self.height);
+            }
+            return;
+        }
         if self.in_flight.transaction
             || self
                 .last_join
@@ -384,38 +496,45 @@ impl Coordinator {
             } => self.on_key_run_done(epoch, attempt, result),
             Done::Transaction => self.in_flight.transaction = false,
             Done::Triples {
-                epoch,
-                mine: true,
+                mine,
+                owner,
                 first_id,
                 count,
                 set,
                 ok,
+                ..
             } => {
-                self.in_flight.triples = self.in_flight.triples.saturating_sub(count as usize);
-                self.in_flight.owned = self.in_flight.owned.saturating_sub(1);
+                let running = self.in_flight.generations.finish(owner, first_id).is_some();
+                tracing::debug!(%owner, first_id, count, ok, running, "triple batch ended");
                 // Triples do not depend on the key: ones begun in the epoch before count if
                 // everyone who shares them is still a participant.
-                let _ = epoch;
-                if let (true, Some(assets)) = (ok && self.keeps_triples(&set), self.assets.as_mut())
-                {
+                if let (true, true, Some(assets)) = (
+                    mine && ok && running,
+                    self.keeps_triples(&set),
+                    self.assets.as_mut(),
+                ) {
                     assets.add_triples(first_id, count, &set);
                 }
             }
             Done::Presignature {
                 epoch,
-                mine: true,
+                mine,
+                owner,
                 id,
                 set,
                 ok,
             } => {
-                self.in_flight.presignatures = self.in_flight.presignatures.saturating_sub(1);
-                self.in_flight.owned = self.in_flight.owned.saturating_sub(1);
-                if let (true, Some(assets)) = (ok && self.is_current(epoch), self.assets.as_mut()) {
-                    assets.add_presignature(id, &set);
+                let running = self.in_flight.generations.finish(owner, id).is_some();
+                let current = self.is_current(epoch);
+                tracing::debug!(epoch, %owner, id, ok, running, current, "presignature run ended");
+                if let (true, Some(assets)) = (mine && ok && running, self.assets.as_mut()) {
+                    // Of this epoch, or of the one a reshare is about to switch to.
+                    if current {
+                        assets.add_presignature(id, &set);
+                    } else {
+                        assets.add_upcoming_presignature(epoch, id, &set);
+                    }
                 }
-            }
-            Done::Triples { mine: false, .. } | Done::Presignature { mine: false, .. } => {
-                self.in_flight.followed = self.in_flight.followed.saturating_sub(1);
             }
             Done::Signed { request, outcome } => self.on_signed(request, outcome),
             Done::Followed => {}
@@ -444,25 +563,70 @@ impl Coordinator {
         });
     }
 
-    fn spawn_generation<F: std::future::Future<Output = Done> + Send + 'static>(&self, task: F) {
+    /// Starts a triple or presignature run, recorded (owner, first id) so that an epoch
+    /// switch can stop it. Triple batches run on the generation runtime (heavy, at a lower
+    /// priority); presignatures, a millisecond of work, on the main one, so that they never
+    /// wait behind a batch.
+    fn spawn_generation<F: std::future::Future<Output = Done> + Send + 'static>(
+        &mut self,
+        owner: ParticipantId,
+        id: crate::storage::AssetId,
+        run: (generations::Kind, u64, bool, Vec<ParticipantId>),
+        task: F,
+    ) {
         let done = self.done.0.clone();
-        self.setup.generation.spawn(async move {
+        let (kind, epoch, mine, participants) = run;
+        let task = async move {
             let _ = done.send(task.await).await;
+        };
+        let handle = match kind {
+            generations::Kind::Triples(_) => self.setup.generation.spawn(task),
+            generations::Kind::Presignature => tokio::spawn(task),
+        };
+        self.in_flight.generations.start(
+            owner,
+            id,
+            generations::Generation {
+                kind,
+                epoch,
+                mine,
+                participants,
+                abort: handle.abort_handle(),
+            },
+        );
+    }
+
+    /// What this node's heartbeats tell its peers: its height, the epoch it serves and the
+    /// presignatures it could lead with now.
+    fn refresh_mesh_status(&self) {
+        let presignatures = match (&self.session, &self.assets) {
+            (Some(session), Some(assets)) => {
+                assets.usable_presignatures(&session.alive_participants())
+            }
+            _ => 0,
+        };
+        let epoch = self.session.as_ref().map(|s| s.epoch);
+        let mut leading = self.leading.get();
+        let can_lead = leading.update(epoch, presignatures, Instant::now());
+        self.leading.set(leading);
+        let Some(mesh) = &self.mesh else {
+            return;
+        };
+        mesh.mesh.set_status(PeerStatus {
+            height: self.height,
+            serving_epoch: epoch,
+            presignatures: u32::try_from(presignatures).unwrap_or(u32::MAX),
+            can_lead,
         });
     }
 
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
         let alive = self
             .mesh
             .as_ref()
             .map(|m| m.mesh.alive())
             .unwrap_or_default();
-        if let Some(mesh) = &self.mesh {
-            mesh.mesh.set_status(PeerStatus {
-                height: self.height,
-                serving_epoch: self.session.as_ref().map(|s| s.epoch),
-            });
-        }
+        self.refresh_mesh_status();
         let (triples, presignatures) = self.assets.as_ref().map_or((0, 0), OwnedAssets::counts);
         let metrics = &self.shared.metrics;
         metrics.peers_up.set(alive.len() as i64);

@@ -8,8 +8,9 @@ const HEARTBEAT: u8 = 0;
 const PROTOCOL: u8 = 1;
 const JOB: u8 = 2;
 const STATUS: u8 = 3;
-/// A status body: height (8 bytes), has-epoch flag (1), epoch (8).
-const STATUS_LEN: usize = 17;
+/// A status body: height (8 bytes), has-epoch flag (1), epoch (8), presignatures (4),
+/// can-lead flag (1).
+const STATUS_LEN: usize = 22;
 
 /// Names one protocol run (a keygen, a triple batch, a presignature, a signature); every
 /// participant derives the same id for the same run.
@@ -23,6 +24,11 @@ pub struct PeerStatus {
     pub height: u64,
     /// The epoch whose key share it signs with, if it serves.
     pub serving_epoch: Option<u64>,
+    /// Presignatures it owns whose participants are all up.
+    pub presignatures: u32,
+    /// Whether it can lead a signature now (it has a presignature whose participants are
+    /// all up): a node that cannot is passed over, so requests do not wait on it.
+    pub can_lead: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +75,8 @@ impl MeshMessage {
                 frame.extend_from_slice(&status.height.to_be_bytes());
                 frame.push(u8::from(status.serving_epoch.is_some()));
                 frame.extend_from_slice(&status.serving_epoch.unwrap_or(0).to_be_bytes());
+                frame.extend_from_slice(&status.presignatures.to_be_bytes());
+                frame.push(u8::from(status.can_lead));
                 frame
             }
             MeshMessage::Protocol { instance, payload } => {
@@ -122,17 +130,27 @@ fn decode_status(body: &[u8]) -> Result<PeerStatus, MessageError> {
         .try_into()
         .map_err(|_| MessageError::StatusLength(body.len()))?;
     let (height, rest) = body.split_at(8);
-    let (flag, epoch) = rest.split_at(1);
+    let (flag, rest) = rest.split_at(1);
+    let (epoch, rest) = rest.split_at(8);
+    let (presignatures, can_lead) = rest.split_at(4);
     let height = u64::from_be_bytes(height.try_into().expect("8 bytes"));
     let epoch = u64::from_be_bytes(epoch.try_into().expect("8 bytes"));
+    let presignatures = u32::from_be_bytes(presignatures.try_into().expect("4 bytes"));
     let serving_epoch = match flag[0] {
         0 if epoch == 0 => None,
         1 => Some(epoch),
         other => return Err(MessageError::StatusFlag(other)),
     };
+    let can_lead = match can_lead[0] {
+        0 => false,
+        1 => true,
+        other => return Err(MessageError::StatusFlag(other)),
+    };
     Ok(PeerStatus {
         height,
         serving_epoch,
+        presignatures,
+        can_lead,
     })
 }
 
@@ -159,6 +177,8 @@ mod tests {
             MeshMessage::Status(PeerStatus {
                 height: u64::MAX,
                 serving_epoch: Some(7),
+                presignatures: 12,
+                can_lead: true,
             }),
         ] {
             assert_eq!(MeshMessage::decode(&message.encode()).unwrap(), message);

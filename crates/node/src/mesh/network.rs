@@ -231,13 +231,23 @@ impl Mesh {
         fresh.then(|| heard.status.get(&peer).copied()).flatten()
     }
 
-    /// What this node's next heartbeats tell its peers.
+    /// What this node's next heartbeats tell its peers. A change in whether it can lead goes
+    /// out at once, not with the next heartbeat: peers decide who leads each request from it.
     pub fn set_status(&self, status: PeerStatus) {
-        *self
-            .shared
-            .own_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = status;
+        let before = std::mem::replace(
+            &mut *self
+                .shared
+                .own_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+            status,
+        );
+        if before.can_lead != status.can_lead || before.serving_epoch != status.serving_epoch {
+            let frame = MeshMessage::Status(status).encode();
+            for link in self.links().values() {
+                let _ = link.queue.try_send(frame.clone());
+            }
+        }
     }
 
     /// Closes the listener and every connection now, even while runs still hold the mesh.

@@ -81,7 +81,7 @@ impl Store {
         Ok(pruned)
     }
 
-    fn remove_presignatures(
+    pub(super) fn remove_presignatures(
         &self,
         txn: &WriteTransaction,
         remove: impl Fn(u64) -> bool,

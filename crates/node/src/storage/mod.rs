@@ -187,16 +187,21 @@ impl Store {
 
     // ----- key shares -----
 
-    /// Stores this node's share of `epoch`'s key, made by key event attempt `attempt`
-    /// (replacing one from an earlier attempt of the same event).
+    /// Stores this node's share of `epoch`'s key, made by key event attempt `attempt`. One
+    /// from an earlier attempt of the same event is replaced, and the presignatures made with
+    /// it go in the same transaction: they do not fit the new share.
     pub fn put_key_share(
         &self,
         epoch: u64,
         attempt: u64,
         share: &KeyShare,
     ) -> Result<(), StorageError> {
+        let replaces = self.key_share_attempt(epoch)?.is_some_and(|a| a != attempt);
         let sealed = self.seal(&epoch_place(epoch), share);
         let txn = self.db.begin_write().map_err(db_error)?;
+        if replaces {
+            self.remove_presignatures(&txn, |e| e == epoch)?;
+        }
         txn.open_table(KEY_SHARES)
             .map_err(db_error)?
             .insert(epoch, sealed.as_slice())

@@ -14,6 +14,17 @@ pub async fn start_mesh(
     n: u32,
     settings: MeshSettings,
 ) -> Vec<(ParticipantId, Mesh, Receiver<(ParticipantId, MeshMessage)>)> {
+    start_mesh_with_peers(n, settings).await.0
+}
+
+/// [`start_mesh`], and every node's peer entry (to change the peer sets later).
+pub async fn start_mesh_with_peers(
+    n: u32,
+    settings: MeshSettings,
+) -> (
+    Vec<(ParticipantId, Mesh, Receiver<(ParticipantId, MeshMessage)>)>,
+    Vec<PeerInfo>,
+) {
     let identities: Vec<TlsIdentity> = (0..n).map(|_| TlsIdentity::generate().unwrap()).collect();
     let mut listeners = Vec::new();
     for _ in 0..n {
@@ -31,7 +42,7 @@ pub async fn start_mesh(
         .collect();
     let directory = PeerDirectory::default();
     directory.replace(peers.iter().map(|p| (p.tls_key, p.id)));
-    identities
+    let nodes = identities
         .into_iter()
         .zip(listeners)
         .enumerate()
@@ -41,5 +52,6 @@ pub async fn start_mesh(
             let (mesh, inbox) = Mesh::start(endpoint, listener, id, peers.clone(), settings);
             (id, mesh, inbox)
         })
-        .collect()
+        .collect();
+    (nodes, peers)
 }
