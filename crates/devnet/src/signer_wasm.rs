@@ -15,7 +15,10 @@ const RELATIVE_OUTPUT: &str = "wasm32-unknown-unknown/contract/chainsig_contract
 
 /// The source tree this code was built from, if it is still there.
 fn workspace_root() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .ok()?;
     root.join("scripts/build-contract.sh")
         .is_file()
         .then_some(root)

@@ -104,6 +104,7 @@ async fn add_node(home: &Home, timeout: Duration) -> Result<(), CliError> {
         .await?;
     }
     let state = watch.membership_change(&account, true).await?;
+    watch.stock_back(&setup, setup.presignatures_low).await;
     println!(
         "{name} is a participant (id {}) at epoch {}",
         participant_id(&state, &account).unwrap_or_default(),
@@ -177,6 +178,7 @@ async fn remove_node(home: &Home, name: &str, timeout: Duration) -> Result<(), C
     cast_votes(&setup, &state, Some(&account), &vote).await?;
     let state = watch.membership_change(&account, false).await?;
     setup.nodes[index].removed = true;
+    watch.stock_back(&setup, setup.presignatures_low).await;
     files::write_json(&home.setup_file(), &setup)?;
     println!(
         "{name} left at epoch {}; `local up` stops it",
@@ -223,7 +225,10 @@ async fn cast_votes(
 struct Watch {
     chain: DevnetClient,
     contract: AccountId,
+    rpc_url: String,
     deadline: Instant,
+    /// When (and at which block) the reshare began, once seen.
+    began: std::cell::Cell<Option<(Instant, u64)>>,
 }
 
 impl Watch {
@@ -235,7 +240,9 @@ impl Watch {
         Ok(Watch {
             chain: DevnetClient::new(&network.rpc_url),
             contract,
+            rpc_url: network.rpc_url.clone(),
             deadline: Instant::now() + timeout,
+            began: std::cell::Cell::new(None),
         })
     }
 
@@ -253,11 +260,22 @@ impl Watch {
         let mut resharing_seen = false;
         let state = self
             .until(&format!("the reshare for {account}"), |state| {
-                resharing_seen |= state["Resharing"].is_object();
+                let started_at = state["Resharing"]["key_event"]["started_at"].as_u64();
+                if let (Some(block), None) = (started_at, self.began.get()) {
+                    self.began.set(Some((Instant::now(), block)));
+                }
+                resharing_seen |= started_at.is_some();
                 running_epoch(state).is_some()
                     && (is_participant(state, account) == joins || resharing_seen)
             })
             .await?;
+        if let (Some((at, block)), Ok(now)) = (self.began.get(), self.chain.final_height().await) {
+            println!(
+                "the reshare ended after {} blocks ({:.1} s)",
+                now.saturating_sub(block),
+                at.elapsed().as_secs_f64()
+            );
+        }
         if is_participant(&state, account) != joins {
             return Err(CliError::Failed(format!(
                 "the reshare was cancelled (by vote, or after its attempts ran out): the \
@@ -266,6 +284,36 @@ impl Watch {
             )));
         }
         Ok(state)
+    }
+
+    /// Waits (at most a minute) until every node of `setup` owns `low` presignatures of the
+    /// new epoch again, and says how long after the reshare began that was.
+    async fn stock_back(&self, setup: &Setup, low: usize) {
+        let nodes: Vec<(String, String)> = setup
+            .active_nodes()
+            .map(|n| (n.name.clone(), n.http_url.clone()))
+            .collect();
+        let watcher = super::progress::Watcher::new(&self.rpc_url, self.contract.clone());
+        let waiting = Instant::now();
+        while waiting.elapsed() < Duration::from_secs(60) {
+            let observed = watcher.observe(&nodes).await;
+            if observed
+                .nodes
+                .iter()
+                .all(|n| n.up && n.presignatures >= low)
+            {
+                let since = self.began.get().map_or(String::new(), |(at, _)| {
+                    format!(
+                        " {:.1} s after the reshare began",
+                        at.elapsed().as_secs_f64()
+                    )
+                });
+                println!("every node has {low} presignatures of the new epoch again{since}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("the nodes have not refilled their presignatures after a minute");
     }
 
     /// Waits until `done` holds for the contract's state; fails at the deadline.
