@@ -120,6 +120,16 @@ fn another_key_is_refused() {
 }
 
 #[test]
+fn a_store_in_use_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let key = StorageKey::generate();
+    let _open = Store::open(&path, &key).unwrap();
+    let error = Store::open(&path, &key).err().expect("the lock is held");
+    assert!(error.to_string().contains("already running"), "{error}");
+}
+
+#[test]
 fn bad_key_text_is_a_clear_error() {
     for text in ["", "abc", &"zz".repeat(32), &"00".repeat(31)] {
         let error = StorageKey::from_hex(text).unwrap_err();

@@ -41,6 +41,26 @@ pub fn alive(pid: u32) -> bool {
     unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
 }
 
+/// Waits until process `pid` has exited (gone, or a zombie its parent has not reaped yet):
+/// a node started again before its killed predecessor is gone finds the database locked.
+pub fn wait_exited(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = format!("/proc/{pid}/status");
+    loop {
+        let exited = match std::fs::read_to_string(&status) {
+            Ok(text) => text
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z')),
+            Err(_) => true,
+        };
+        if exited {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} never exited");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A running `chainsig local up`, its stdout read line by line on a thread.
 pub struct LocalUp {
     pub process: Process,

@@ -114,7 +114,12 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store at `path`. A store created with another key is refused.
     pub fn open(path: &Path, key: &StorageKey) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(db_error)?;
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Db(
+                "another process has this database open: is this node already running?".into(),
+            ),
+            other => db_error(other),
+        })?;
         let store = Self {
             db,
             cipher: Cipher::new(key),
