@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use near_account_id::AccountId;
 use tokio::sync::mpsc;
@@ -16,7 +17,7 @@ use crate::indexer::{self, IndexerSettings};
 use crate::keys;
 use crate::mesh::{Endpoint, PeerDirectory};
 use crate::runner::Router;
-use crate::storage::{StorageKey, Store};
+use crate::storage::{StorageError, StorageKey, Store};
 use crate::tasks::Shared;
 
 const DATABASE_FILE: &str = "node.redb";
@@ -116,8 +117,22 @@ fn open_store(config: &Config) -> Result<Store, String> {
         )
     })?;
     let path = config.node.data_dir.join(DATABASE_FILE);
-    Store::open(&path, &key).map_err(|e| format!("storage {}: {e}", path.display()))
+    // A node restarted right after a crash may find the lock still held while the old
+    // process's last threads exit: wait a moment before calling it another running node.
+    let mut tries = 0;
+    loop {
+        match Store::open(&path, &key) {
+            Err(StorageError::InUse) if tries < STORE_LOCK_TRIES => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result.map_err(|e| format!("storage {}: {e}", path.display())),
+        }
+    }
 }
+
+/// How many times (100 ms apart) to try a database another process holds.
+const STORE_LOCK_TRIES: u32 = 30;
 
 /// The storage key from the environment variable or file the config names.
 fn storage_key(config: &Config) -> Result<StorageKey, String> {

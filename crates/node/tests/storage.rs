@@ -126,6 +126,7 @@ fn a_store_in_use_is_a_clear_error() {
     let key = StorageKey::generate();
     let _open = Store::open(&path, &key).unwrap();
     let error = Store::open(&path, &key).err().expect("the lock is held");
+    assert!(matches!(error, StorageError::InUse), "{error}");
     assert!(error.to_string().contains("already running"), "{error}");
 }
 

@@ -41,19 +41,21 @@ pub fn alive(pid: u32) -> bool {
     unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
 }
 
-/// Waits until process `pid` has exited (gone, or a zombie its parent has not reaped yet):
-/// a node started again before its killed predecessor is gone finds the database locked.
+/// Waits until process `pid` has exited: gone, or a zombie its parent has not reaped yet whose
+/// threads have all ended (the leader thread turns zombie first; the files, and the database
+/// lock with them, close with the last thread). A node started again before its killed
+/// predecessor is gone finds the database locked.
 pub fn wait_exited(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = format!("/proc/{pid}/status");
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     loop {
-        let exited = match std::fs::read_to_string(&status) {
-            Ok(text) => text
-                .lines()
-                .any(|l| l.starts_with("State:") && l.contains('Z')),
-            Err(_) => true,
-        };
-        if exited {
+        let status = std::fs::read_to_string(proc_dir.join("status"));
+        let zombie = status.as_ref().is_ok_and(|text| {
+            text.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        });
+        let threads = std::fs::read_dir(proc_dir.join("task")).map_or(0, |dir| dir.count());
+        if status.is_err() || (zombie && threads <= 1) {
             return;
         }
         assert!(Instant::now() < deadline, "process {pid} never exited");

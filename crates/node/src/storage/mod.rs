@@ -47,6 +47,8 @@ const PRESIGNATURES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("
 pub enum StorageError {
     #[error("storage database error: {0}")]
     Db(String),
+    #[error("another process has this database open: is this node already running?")]
+    InUse,
     #[error("{0}")]
     BadKey(String),
     #[error(
@@ -115,9 +117,7 @@ impl Store {
     /// Opens (or creates) the store at `path`. A store created with another key is refused.
     pub fn open(path: &Path, key: &StorageKey) -> Result<Self, StorageError> {
         let db = Database::create(path).map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Db(
-                "another process has this database open: is this node already running?".into(),
-            ),
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::InUse,
             other => db_error(other),
         })?;
         let store = Self {
