@@ -181,16 +181,26 @@ fn assert_answered(report: &BenchReport, max_p99: u64) {
     );
 }
 
+/// A local network at (4, 3) on 100 ms blocks, ready, in a scratch directory (its `net`).
+fn start_network() -> (Scratch, LocalUp) {
+    let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
+    let dir = scratch_dir();
+    let mut up = LocalUp::start(
+        &dir.path.join("net"),
+        &wasm,
+        &["--nodes", "4", "--threshold", "3"],
+    );
+    up.wait_for("ready", READY_TIMEOUT);
+    (dir, up)
+}
+
 #[test]
 fn a_leave_and_a_join_under_load_and_a_join_that_never_comes_up() {
     let _one = ONE_NETWORK_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
-    let dir = scratch_dir();
+    let (dir, mut up) = start_network();
     let home = dir.path.join("net");
-    let mut up = LocalUp::start(&home, &wasm, &["--nodes", "4", "--threshold", "3"]);
-    up.wait_for("ready", READY_TIMEOUT);
     wait_stocked(&home, &["node0", "node1", "node2", "node3"]);
 
     // A leave while requests stream in.
@@ -252,11 +262,8 @@ fn a_killed_reshare_leader_and_a_crash_after_storing_the_new_share() {
     let _one = ONE_NETWORK_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
-    let dir = scratch_dir();
+    let (dir, up) = start_network();
     let home = dir.path.join("net");
-    let mut up = LocalUp::start(&home, &wasm, &["--nodes", "4", "--threshold", "3"]);
-    up.wait_for("ready", READY_TIMEOUT);
     // Nodes this test restarted after killing them, by account.
     let mut restarted: Vec<(String, Process)> = Vec::new();
 

@@ -333,68 +333,84 @@ impl Coordinator {
                 let voted = pk_votes.iter().any(|v| v.voters.contains(&account));
                 self.keygen_step(me, candidates, *threshold, key_event.attempt, voted);
             }
-            ContractState::Running {
-                epoch,
-                participants,
-                threshold,
-                public_key,
-                candidates,
-            } => {
-                self.end_key_run("the key event is over");
-                self.upcoming = None;
-                match contract_state::find(participants, &account) {
-                    Some(me) => {
-                        let me = me.participant();
-                        self.ensure_mesh(me, participants).await;
-                        self.ensure_session(*epoch, me, participants, *threshold, public_key);
-                        self.prune_when_settled(*epoch, participants, *threshold);
-                    }
-                    None => {
-                        self.leave_network();
-                        let candidate = candidates.iter().any(|c| c.account_id == account);
-                        if !candidate {
-                            self.join();
-                        }
-                    }
+            ContractState::Running { .. } => self.apply_running(state).await,
+            ContractState::Resharing { .. } => self.apply_resharing(state).await,
+        }
+    }
+
+    /// Running: serve the epoch as a participant, or leave (and ask to join) as an outsider.
+    async fn apply_running(&mut self, state: &ContractState) {
+        let account = self.shared.account.clone();
+        let ContractState::Running {
+            epoch,
+            participants,
+            threshold,
+            public_key,
+            candidates,
+        } = state
+        else {
+            return;
+        };
+        self.end_key_run("the key event is over");
+        self.upcoming = None;
+        match contract_state::find(participants, &account) {
+            Some(me) => {
+                let me = me.participant();
+                self.ensure_mesh(me, participants).await;
+                self.ensure_session(*epoch, me, participants, *threshold, public_key);
+                self.prune_when_settled(*epoch, participants, *threshold);
+            }
+            None => {
+                self.leave_network();
+                let candidate = candidates.iter().any(|c| c.account_id == account);
+                if !candidate {
+                    self.join();
                 }
             }
-            ContractState::Resharing {
-                old_epoch,
-                new_epoch,
-                old_participants,
+        }
+    }
+
+    /// Resharing: the old set serves its epoch, the new set reshares and stocks the next.
+    async fn apply_resharing(&mut self, state: &ContractState) {
+        let account = self.shared.account.clone();
+        let ContractState::Resharing {
+            old_epoch,
+            new_epoch,
+            old_participants,
+            new_participants,
+            threshold,
+            public_key,
+            key_event,
+            finished_votes,
+        } = state
+        else {
+            return;
+        };
+        let old_me = contract_state::find(old_participants, &account);
+        let new_me = contract_state::find(new_participants, &account);
+        let Some(me) = old_me.or(new_me).map(Member::participant) else {
+            return;
+        };
+        // Both sets talk: the old one signs, the new one reshares.
+        let mut members = old_participants.clone();
+        members.extend(new_participants.iter().cloned());
+        self.ensure_mesh(me, &members).await;
+        if old_me.is_some() {
+            self.ensure_session(*old_epoch, me, old_participants, *threshold, public_key);
+        } else {
+            self.stop_serving();
+        }
+        if new_me.is_some() {
+            let voted = finished_votes.contains(&account);
+            self.reshare_step(me, *new_epoch, key_event, voted);
+            let attempt = key_event.attempt.id;
+            self.ensure_upcoming(
+                *new_epoch,
+                attempt,
                 new_participants,
-                threshold,
+                *threshold,
                 public_key,
-                key_event,
-                finished_votes,
-            } => {
-                let old_me = contract_state::find(old_participants, &account);
-                let new_me = contract_state::find(new_participants, &account);
-                let Some(me) = old_me.or(new_me).map(Member::participant) else {
-                    return;
-                };
-                // Both sets talk: the old one signs, the new one reshares.
-                let mut members = old_participants.clone();
-                members.extend(new_participants.iter().cloned());
-                self.ensure_mesh(me, &members).await;
-                if old_me.is_some() {
-                    self.ensure_session(*old_epoch, me, old_participants, *threshold, public_key);
-                } else {
-                    self.stop_serving();
-                }
-                if new_me.is_some() {
-                    let voted = finished_votes.contains(&account);
-                    self.reshare_step(me, *new_epoch, key_event, voted);
-                    let attempt = key_event.attempt.id;
-                    self.ensure_upcoming(
-                        *new_epoch,
-                        attempt,
-                        new_participants,
-                        *threshold,
-                        public_key,
-                    );
-                }
-            }
+            );
         }
     }
 
