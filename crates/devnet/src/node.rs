@@ -162,6 +162,14 @@ impl Devnet {
         if let Some(s) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
         }
+        // The server returns once its connections are told to close, but a
+        // connection task may still hold the chain for a moment after; wait for
+        // it so that the database is closed when `stop` returns and the same
+        // home can be opened again at once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.chain) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
