@@ -35,6 +35,10 @@ pub enum ProtocolError {
     },
     #[error("protocol already finished")]
     AlreadyFinished,
+    /// The transport gave up on a participant (its connection closed, or it fell silent):
+    /// the run cannot finish without it.
+    #[error("{0} is down")]
+    PeerDown(ParticipantId),
 }
 
 fn suspect_text(suspect: &Option<ParticipantId>) -> String {
@@ -65,6 +69,18 @@ impl ProtocolError {
         match self {
             ProtocolError::Failed { suspect, .. } => *suspect,
             other => other.peer(),
+        }
+    }
+
+    /// The participants a failed run points at: the one that broke a rule or after whose
+    /// message a check failed, the ones it was still waiting on, the one that went down.
+    /// What a node may use to leave them out of its next runs for a while, not proof.
+    pub fn blamed(&self) -> Vec<ParticipantId> {
+        match self {
+            ProtocolError::Timeout { waiting_on, .. } => waiting_on.clone(),
+            ProtocolError::PeerDown(peer) => vec![*peer],
+            ProtocolError::UnknownPeer(_) => Vec::new(),
+            other => other.suspect().into_iter().collect(),
         }
     }
 }

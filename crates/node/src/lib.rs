@@ -13,6 +13,7 @@
 //! - [`jobs`]: announcements of triple, presignature and signature runs between nodes.
 //! - [`assets`]: the owner's index of its triples and presignatures.
 //! - [`requests`]: the sign requests pending and who leads each.
+//! - [`health`]: whom to start runs with: caught-up participants that are not failing.
 //! - [`tasks`]: the runs (keygen, triples, presignatures, signatures) and their transactions.
 //! - [`coordinator`]: maps the contract's state to what the node does.
 //! - [`daemon`]: the node process, everything wired together.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod contract_state;
 pub mod coordinator;
 pub mod daemon;
+pub mod health;
 pub mod http;
 pub mod indexer;
 pub mod jobs;

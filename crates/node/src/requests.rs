@@ -7,6 +7,11 @@
 //! waited `takeover_after` per place ahead of it, so a leader that is up but stuck is covered
 //! without every node signing every request. Requests drop out when answered, or when the
 //! contract has timed them out.
+//!
+//! Under overload, requests are started oldest first (by the block they appeared in), so
+//! none starves while later ones are answered; one too close to its timeout for a `respond`
+//! to land in time is not started at all, so the stock goes to requests that can still be
+//! answered.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,6 +23,9 @@ use crate::leader::{leader_order, request_id, RequestId};
 
 /// NEAR's yield timeout: the contract fails a request this many blocks after it.
 pub const YIELD_TIMEOUT_BLOCKS: u64 = 200;
+/// Blocks a signature needs from its start until its `respond` executes: the run itself, the
+/// transaction's block, and the block its receipt runs in, with one to spare.
+pub const RESPOND_BLOCKS: u64 = 4;
 
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
@@ -84,20 +92,21 @@ impl RequestBook {
         before - self.pending.len()
     }
 
-    /// Requests this node should start a signing run for now. `alive` are those who can lead
-    /// now (sorted).
+    /// Requests this node should start a signing run for now, oldest first. `alive` are
+    /// those who can lead now (sorted); `height` is the chain's, as this node knows it.
     pub fn due(
         &self,
         me: ParticipantId,
         participants: &[ParticipantId],
         alive: &[ParticipantId],
         takeover_after: Duration,
-        now: Instant,
+        (height, now): (u64, Instant),
     ) -> Vec<RequestId> {
-        let mut due: Vec<(Instant, RequestId)> = self
+        let mut due: Vec<((u64, Instant), RequestId)> = self
             .pending
             .iter()
             .filter(|(_, r)| !r.signing && r.retry_at <= now)
+            .filter(|(_, r)| height + RESPOND_BLOCKS < r.seen.height + YIELD_TIMEOUT_BLOCKS)
             .filter(|(id, r)| {
                 let live_order: Vec<ParticipantId> = leader_order(participants, id)
                     .into_iter()
@@ -110,7 +119,7 @@ impl RequestBook {
                         now.duration_since(r.since) >= takeover_after * place as u32
                     })
             })
-            .map(|(id, r)| (r.since, *id))
+            .map(|(id, r)| ((r.seen.height, r.since), *id))
             .collect();
         // Oldest first: they are closest to the contract's timeout.
         due.sort_unstable();
@@ -151,14 +160,17 @@ mod tests {
         let take = Duration::from_secs(5);
         let total: usize = all
             .iter()
-            .map(|&me| book.due(me, &all, &all, take, now).len())
+            .map(|&me| book.due(me, &all, &all, take, (10, now)).len())
             .sum();
         assert_eq!(total, 30);
         // With node 1 down, nodes 0 and 2 cover everything between them.
         let alive = ids(&[0, 2]);
         let total: usize = [0, 2]
             .iter()
-            .map(|&me| book.due(ParticipantId(me), &all, &alive, take, now).len())
+            .map(|&me| {
+                book.due(ParticipantId(me), &all, &alive, take, (10, now))
+                    .len()
+            })
             .sum();
         assert_eq!(total, 30);
     }
@@ -172,13 +184,13 @@ mod tests {
         let take = Duration::from_secs(5);
         let leaders: Vec<_> = all
             .iter()
-            .filter(|&&me| !book.due(me, &all, &all, take, start).is_empty())
+            .filter(|&&me| !book.due(me, &all, &all, take, (10, start)).is_empty())
             .collect();
         assert_eq!(leaders.len(), 1);
         let later = start + take;
         let now_leading = all
             .iter()
-            .filter(|&&me| !book.due(me, &all, &all, take, later).is_empty())
+            .filter(|&&me| !book.due(me, &all, &all, take, (10, later)).is_empty())
             .count();
         assert_eq!(now_leading, 2);
     }
@@ -193,5 +205,30 @@ mod tests {
         assert_eq!(book.expire(209), 0);
         assert_eq!(book.expire(210), 1);
         assert_eq!(book.len(), 1);
+    }
+
+    #[test]
+    fn the_oldest_request_goes_first_and_one_too_late_is_not_started() {
+        let me = ids(&[0]);
+        let now = Instant::now();
+        let mut book = RequestBook::default();
+        // The block a request appeared in decides, not when this node happened to see it.
+        for (n, height) in [(1, 30), (2, 20), (3, 25)] {
+            book.insert(seen(n, height), now);
+        }
+        let take = Duration::from_secs(5);
+        let order = book.due(me[0], &me, &me, take, (40, now));
+        let heights: Vec<u64> = order
+            .iter()
+            .map(|id| book.get(id).unwrap().seen.height)
+            .collect();
+        assert_eq!(heights, vec![20, 25, 30]);
+        // At 216 a request from 20 times out at 220: too late to start; 25's is still in time.
+        let heights: Vec<u64> = book
+            .due(me[0], &me, &me, take, (216, now))
+            .iter()
+            .map(|id| book.get(id).unwrap().seen.height)
+            .collect();
+        assert_eq!(heights, vec![25, 30]);
     }
 }

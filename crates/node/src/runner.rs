@@ -199,10 +199,7 @@ impl Liveness<'_> {
         };
         match self.down_since {
             Some((peer, since)) if now.duration_since(since) >= limit => {
-                Err(ProtocolError::Failed {
-                    reason: format!("{peer} is down"),
-                    suspect: None,
-                })
+                Err(ProtocolError::PeerDown(peer))
             }
             _ => Ok(()),
         }

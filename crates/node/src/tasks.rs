@@ -30,9 +30,11 @@ use crate::storage::{AssetId, Store};
 /// Gas for the node's own transactions (`respond` burns about 5.4 TGas, votes under 2).
 const RESPOND_TGAS: u64 = 50;
 const VOTE_TGAS: u64 = 30;
-/// A run gives up once a participant has been silent this long on top of the mesh's own
-/// peer timeout: the request or asset is retried with live participants.
-const PEER_DOWN_GRACE: Duration = Duration::from_secs(1);
+/// A run gives up once a participant has been down this long: the request or asset is
+/// retried with live participants. The mesh says a peer is down the moment its connection
+/// closes (or after its peer timeout of silence); the grace covers a peer that only redials,
+/// which is back within a handshake.
+const PEER_DOWN_GRACE: Duration = Duration::from_millis(300);
 
 /// What every run needs, for the node's lifetime.
 pub struct Shared {
@@ -68,6 +70,34 @@ impl Session {
     }
 }
 
+/// Why a run failed, and whom it points at (see [`chainsig_mpc::ProtocolError::blamed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub message: String,
+    pub blame: Vec<ParticipantId>,
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            blame: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for RunError {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_string())
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// A finished run, as the coordinator sees it.
 #[derive(Debug)]
 pub enum Done {
@@ -87,7 +117,8 @@ pub enum Done {
         first_id: AssetId,
         count: u64,
         set: Vec<ParticipantId>,
-        ok: bool,
+        /// `Err` with whom the failure points at.
+        result: Result<(), Vec<ParticipantId>>,
     },
     Presignature {
         epoch: u64,
@@ -95,7 +126,7 @@ pub enum Done {
         owner: ParticipantId,
         id: AssetId,
         set: Vec<ParticipantId>,
-        ok: bool,
+        result: Result<(), Vec<ParticipantId>>,
     },
     Signed {
         request: RequestId,
@@ -118,7 +149,7 @@ pub enum SignOutcome {
         presignature: AssetId,
         set: Vec<ParticipantId>,
     },
-    Failed(String),
+    Failed(RunError),
 }
 
 fn ms(timeout_ms: u64) -> Duration {
@@ -158,7 +189,8 @@ pub async fn keygen(shared: Arc<Shared>, mesh: Arc<Mesh>, run: KeygenRun) -> Don
             run.instance,
             protocol,
         )
-        .await?;
+        .await
+        .map_err(|e| e.message)?;
         shared
             .store
             .put_key_share(0, run.attempt, &share)
@@ -212,7 +244,8 @@ pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> D
             run.instance,
             protocol,
         )
-        .await?;
+        .await
+        .map_err(|e| e.message)?;
         shared
             .store
             .put_key_share(run.new_epoch, run.attempt, &share)
@@ -227,7 +260,8 @@ pub async fn reshare(shared: Arc<Shared>, mesh: Arc<Mesh>, run: ReshareRun) -> D
 }
 
 /// Runs `protocol` (or reports the error that kept it from being built) among `participants`
-/// over the mesh, giving up once one of them is down; errors as text, for the log.
+/// over the mesh, giving up once one of them is down; errors as text, for the log, with
+/// whom they point at.
 async fn drive<P: chainsig_mpc::Protocol>(
     router: &Router,
     mesh: &Mesh,
@@ -235,7 +269,7 @@ async fn drive<P: chainsig_mpc::Protocol>(
     participants: &[ParticipantId],
     instance: InstanceId,
     protocol: Result<P, chainsig_mpc::ProtocolError>,
-) -> Result<P::Output, String> {
+) -> Result<P::Output, RunError> {
     let protocol = protocol.map_err(|e| e.to_string())?;
     runner::run_while_up(
         protocol,
@@ -247,7 +281,10 @@ async fn drive<P: chainsig_mpc::Protocol>(
         PEER_DOWN_GRACE,
     )
     .await
-    .map_err(|e| e.to_string())
+    .map_err(|e| RunError {
+        message: e.to_string(),
+        blame: e.blamed(),
+    })
 }
 
 /// Sends a contract call as this node and logs how it went.
@@ -298,7 +335,7 @@ pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, m
         shared
             .store
             .put_triples(owner, &numbered)
-            .map_err(|e| e.to_string())
+            .map_err(|e| RunError::from(e.to_string()))
     }
     .await;
     if let Err(error) = &result {
@@ -311,7 +348,7 @@ pub async fn triples(shared: Arc<Shared>, session: Session, run: Announcement, m
         first_id,
         count: u64::from(count),
         set: participants,
-        ok: result.is_ok(),
+        result: result.map_err(|e| e.blame),
     }
 }
 
@@ -355,7 +392,7 @@ pub async fn presignature(
         shared
             .store
             .put_presignature(session.epoch, owner, id, &presignature)
-            .map_err(|e| e.to_string())
+            .map_err(|e| RunError::from(e.to_string()))
     }
     .await;
     if let Err(error) = &result {
@@ -367,7 +404,7 @@ pub async fn presignature(
         owner,
         id,
         set: participants,
-        ok: result.is_ok(),
+        result: result.map_err(|e| e.blame),
     }
 }
 
@@ -461,7 +498,7 @@ async fn sign_and_respond(
     inputs: &mut SignInputs,
     presignature_id: AssetId,
     set: Vec<ParticipantId>,
-) -> Result<SignOutcome, String> {
+) -> Result<SignOutcome, RunError> {
     let presignature = shared
         .store
         .take_presignature(session.epoch, session.me, presignature_id)
@@ -508,7 +545,7 @@ async fn sign_and_respond(
         Err(ChainError::Failed(message)) if message.contains("pending") => {
             Ok(SignOutcome::NotPending)
         }
-        Err(error) => Err(format!("respond: {error}")),
+        Err(error) => Err(format!("respond: {error}").into()),
     }
 }
 

@@ -64,11 +64,31 @@ async fn messages_flow_and_liveness_follows_who_is_up() {
         Err(SendError::UnknownPeer(ParticipantId(9)))
     );
 
-    // Node 1 goes down: the others stop counting it after the peer timeout.
+    // Node 1 goes down: the others stop counting it.
     drop(nodes.remove(1));
     let (first, rest) = nodes.split_at(1);
     wait_until(|| first[0].0.alive() == vec![ParticipantId(0), ParticipantId(2)]).await;
     wait_until(|| rest[0].0.alive() == vec![ParticipantId(0), ParticipantId(2)]).await;
+}
+
+#[tokio::test]
+async fn a_peer_whose_connection_closes_is_down_at_once() {
+    // A peer timeout far longer than the test: only the closed connection can tell.
+    let patient = MeshSettings {
+        peer_timeout: Duration::from_secs(60),
+        ..settings()
+    };
+    let mut nodes: Vec<_> = start_mesh(3, patient).await;
+    let everyone: Vec<ParticipantId> = (0..3).map(ParticipantId).collect();
+    wait_until(|| nodes.iter().all(|(_, mesh, _)| mesh.alive() == everyone)).await;
+    let gone = nodes.remove(1);
+    gone.1.stop();
+    drop(gone);
+    let two_left = vec![ParticipantId(0), ParticipantId(2)];
+    let started = std::time::Instant::now();
+    wait_until(|| nodes.iter().all(|(_, mesh, _)| mesh.alive() == two_left)).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(nodes[0].1.status(ParticipantId(1)), None);
 }
 
 #[tokio::test]

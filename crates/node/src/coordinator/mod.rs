@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::assets::OwnedAssets;
 use crate::config::Config;
 use crate::contract_state::{self, Attempt, ContractState, Member};
+use crate::health::{Health, Ready};
 use crate::http::NodeStatus;
 use crate::indexer::{ChainEvent, SeenRequest};
 use crate::jobs::{Announcement, Job, JobError, Membership};
@@ -192,6 +193,8 @@ pub struct Coordinator {
     assets: Option<OwnedAssets>,
     stockpile: Stockpile,
     book: RequestBook,
+    /// Who is caught up and not failing runs.
+    health: Health,
     in_flight: InFlight,
     waiting: Vec<Waiting>,
     done: (mpsc::Sender<Done>, mpsc::Receiver<Done>),
@@ -220,6 +223,7 @@ impl Coordinator {
             assets: None,
             stockpile,
             book: RequestBook::default(),
+            health: Health::default(),
             in_flight: InFlight::default(),
             waiting: Vec::new(),
             done: mpsc::channel(1024),
@@ -284,8 +288,10 @@ impl Coordinator {
         // announcement for this request may already be waiting for it.
         self.retry_waiting();
         if let Some(session) = self.session.clone() {
-            let alive = session.alive_participants();
-            self.lead_due_requests(&session, &alive);
+            let ready = self.ready(&session);
+            if !ready.behind {
+                self.lead_due_requests(&session, &ready.participants);
+            }
         }
     }
 
@@ -517,11 +523,15 @@ impl Coordinator {
                 first_id,
                 count,
                 set,
-                ok,
+                result,
                 ..
             } => {
                 let running = self.in_flight.generations.finish(owner, first_id).is_some();
+                let ok = result.is_ok();
                 tracing::debug!(%owner, first_id, count, ok, running, "triple batch ended");
+                if mine && running {
+                    self.record_run(&set, &result);
+                }
                 // Triples do not depend on the key: ones begun in the epoch before count if
                 // everyone who shares them is still a participant.
                 if let (true, true, Some(assets)) = (
@@ -538,10 +548,14 @@ impl Coordinator {
                 owner,
                 id,
                 set,
-                ok,
+                result,
             } => {
                 let running = self.in_flight.generations.finish(owner, id).is_some();
                 let current = self.is_current(epoch);
+                let ok = result.is_ok();
+                if mine && running {
+                    self.record_run(&set, &result);
+                }
                 tracing::debug!(epoch, %owner, id, ok, running, current, "presignature run ended");
                 if let (true, Some(assets)) = (mine && ok && running, self.assets.as_mut()) {
                     // Of this epoch, or of the one a reshare is about to switch to.
@@ -556,6 +570,17 @@ impl Coordinator {
             Done::Followed => {}
         }
         self.publish_status();
+    }
+
+    /// What a run this node started says about its participants' health.
+    fn record_run(&mut self, set: &[ParticipantId], result: &Result<(), Vec<ParticipantId>>) {
+        match result {
+            Ok(()) => self.health.run_succeeded(set),
+            Err(blamed) => {
+                let me = self.mesh.as_ref().map_or(ParticipantId(u32::MAX), |m| m.me);
+                self.health.run_failed(me, blamed, Instant::now());
+            }
+        }
     }
 
     // ----- plumbing -----
@@ -615,15 +640,20 @@ impl Coordinator {
     /// What this node's heartbeats tell its peers: its height, the epoch it serves and the
     /// presignatures it could lead with now.
     fn refresh_mesh_status(&self) {
-        let presignatures = match (&self.session, &self.assets) {
+        let (presignatures, behind) = match (&self.session, &self.assets) {
             (Some(session), Some(assets)) => {
-                assets.usable_presignatures(&session.alive_participants())
+                let ready = self.ready(session);
+                (
+                    assets.usable_presignatures(&ready.participants),
+                    ready.behind,
+                )
             }
-            _ => 0,
+            _ => (0, false),
         };
         let epoch = self.session.as_ref().map(|s| s.epoch);
         let mut leading = self.leading.get();
-        let can_lead = leading.update(epoch, presignatures, Instant::now());
+        // A node catching up with the chain has not seen the requests it would lead.
+        let can_lead = leading.update(epoch, presignatures, Instant::now()) && !behind;
         self.leading.set(leading);
         let Some(mesh) = &self.mesh else {
             return;

@@ -12,19 +12,40 @@ impl Coordinator {
         let Some(session) = self.session.clone() else {
             return;
         };
-        let alive = session.alive_participants();
-        self.fill_stockpile(&session, &alive);
+        let ready = self.ready(&session);
+        if ready.behind {
+            return; // catching up with the chain: peers leave this node out meanwhile
+        }
+        self.fill_stockpile(&session, &ready.participants);
         if let Some(upcoming) = self.upcoming.clone() {
             self.fill_upcoming(&upcoming);
         }
-        self.lead_due_requests(&session, &alive);
+        self.lead_due_requests(&session, &ready.participants);
+    }
+
+    /// The session's participants to start runs with now: up, caught up with the chain, and
+    /// not failing runs ([`crate::health`]).
+    pub(super) fn ready(&self, session: &Session) -> Ready {
+        let heights: Vec<(ParticipantId, Option<u64>)> = session
+            .alive_participants()
+            .into_iter()
+            .map(|p| {
+                let height = if p == session.me {
+                    Some(self.height)
+                } else {
+                    session.mesh.status(p).map(|status| status.height)
+                };
+                (p, height)
+            })
+            .collect();
+        self.health.ready(session.me, &heights, Instant::now())
     }
 
     /// Presignatures of the epoch a reshare is about to switch to, up to the high watermark,
     /// from the triples among the new set. Cheap runs with their own budget: a triple batch
     /// under way must not hold them up, the switch may come any block.
     fn fill_upcoming(&mut self, upcoming: &Session) {
-        let alive = upcoming.alive_participants();
+        let alive = self.ready(upcoming).participants;
         let stockpile = &self.setup.config.stockpile;
         let in_flight = self
             .in_flight
@@ -231,9 +252,13 @@ impl Coordinator {
         let takeover = Duration::from_millis(self.shared.timeouts.sign_ms);
         let now = Instant::now();
         let leaders = self.leaders_now(session, alive);
-        let due = self
-            .book
-            .due(session.me, &session.participants, &leaders, takeover, now);
+        let due = self.book.due(
+            session.me,
+            &session.participants,
+            &leaders,
+            takeover,
+            (self.height, now),
+        );
         if !due.is_empty() {
             // Whether this node still has stock to lead with is what peers decide by.
             self.lead_requests(session, alive, due, takeover, now);
@@ -325,7 +350,15 @@ impl Coordinator {
             }
             SignOutcome::Failed(error) => {
                 tracing::warn!(%error, "signature run failed; will retry");
-                self.retry_later(request, Duration::from_millis(500));
+                let me = self
+                    .session
+                    .as_ref()
+                    .map_or(ParticipantId(u32::MAX), |s| s.me);
+                self.health.run_failed(me, &error.blame, Instant::now());
+                // With whom to blame left out, a new run can start at once; without, a
+                // moment's pause keeps a failure that repeats from spinning.
+                let pause = if error.blame.is_empty() { 500 } else { 0 };
+                self.retry_later(request, Duration::from_millis(pause));
             }
         }
     }

@@ -5,6 +5,11 @@
 //! while the others go on. Heartbeats carry each node's status and keep a live view of who
 //! is up.
 //!
+//! A peer is down when it has been silent for the peer timeout, or at once when the last
+//! connection it dialed to this node closes: a process that dies (or is killed) has its
+//! sockets closed by the kernel, and waiting out the timeout would cost every request it
+//! leads seconds. A peer that only redials is up again with its first frame, a moment later.
+//!
 //! The peer set changes in place ([`Mesh::set_peers`]): when the contract adds or removes a
 //! member, only the connections to that member start or stop, so the runs among the others
 //! (signatures during a reshare) go on undisturbed.
@@ -68,6 +73,44 @@ pub enum SendError {
 struct Heard {
     at: HashMap<ParticipantId, Instant>,
     status: HashMap<ParticipantId, PeerStatus>,
+    /// Open connections each peer dialed to this node.
+    connections: HashMap<ParticipantId, usize>,
+}
+
+impl Heard {
+    fn connected(&mut self, peer: ParticipantId) {
+        *self.connections.entry(peer).or_default() += 1;
+    }
+
+    /// One of `peer`'s connections closed; with its last one, it counts as down now.
+    fn disconnected(&mut self, peer: ParticipantId) {
+        let open = self.connections.entry(peer).or_default();
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            self.connections.remove(&peer);
+            self.at.remove(&peer);
+            self.status.remove(&peer);
+        }
+    }
+}
+
+/// Counts a peer's inbound connection for as long as it lives, however its task ends.
+struct OpenConnection {
+    peer: ParticipantId,
+    shared: Arc<Shared>,
+}
+
+impl OpenConnection {
+    fn new(peer: ParticipantId, shared: Arc<Shared>) -> Self {
+        shared.heard().connected(peer);
+        Self { peer, shared }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.shared.heard().disconnected(self.peer);
+    }
 }
 
 /// State the connection tasks share with the mesh.
@@ -188,6 +231,7 @@ impl Mesh {
         let mut heard = self.shared.heard();
         heard.at.retain(|id, _| links.contains_key(id));
         heard.status.retain(|id, _| links.contains_key(id));
+        // Connection counts stay: the connections' own guards count them down.
     }
 
     /// Queues a message for `to` without waiting.
@@ -231,8 +275,10 @@ impl Mesh {
         fresh.then(|| heard.status.get(&peer).copied()).flatten()
     }
 
-    /// What this node's next heartbeats tell its peers. A change in whether it can lead goes
-    /// out at once, not with the next heartbeat: peers decide who leads each request from it.
+    /// What this node's next heartbeats tell its peers. A change in whether it can lead, or
+    /// in its height, goes out at once, not with the next heartbeat: peers decide from it who
+    /// leads each request and who is caught up enough to take part in a run (a status a
+    /// block is a few dozen bytes per peer).
     pub fn set_status(&self, status: PeerStatus) {
         let before = std::mem::replace(
             &mut *self
@@ -242,7 +288,10 @@ impl Mesh {
                 .unwrap_or_else(|p| p.into_inner()),
             status,
         );
-        if before.can_lead != status.can_lead || before.serving_epoch != status.serving_epoch {
+        if before.can_lead != status.can_lead
+            || before.serving_epoch != status.serving_epoch
+            || before.height != status.height
+        {
             let frame = MeshMessage::Status(status).encode();
             for link in self.links().values() {
                 let _ = link.queue.try_send(frame.clone());
@@ -299,6 +348,7 @@ async fn read_loop(
     shared: Arc<Shared>,
 ) {
     let peer = connection.peer;
+    let _open = OpenConnection::new(peer, shared.clone());
     loop {
         let frame = match connection.recv_frame().await {
             Ok(Some(frame)) => frame,
