@@ -98,6 +98,7 @@ pub async fn run_until(
         },
     );
     tracing::info!(account = %config.node.account_id, "node started");
+    crate::faults::announce();
     tokio::select! {
         () = coordinator.run(events_rx) => tracing::warn!("coordinator stopped"),
         () = shutdown => tracing::info!("shutting down"),

@@ -17,6 +17,7 @@
 //! - [`tasks`]: the runs (keygen, triples, presignatures, signatures) and their transactions.
 //! - [`coordinator`]: maps the contract's state to what the node does.
 //! - [`daemon`]: the node process, everything wired together.
+//! - [`faults`]: faults a test can switch on in a real node (a participant that goes mute).
 //! - [`chain`]: NEAR JSON-RPC access: contract views, signed calls, final blocks.
 //! - [`indexer`]: follows final blocks and finds the `sign` requests in them.
 pub mod assets;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod contract_state;
 pub mod coordinator;
 pub mod daemon;
+pub mod faults;
 pub mod health;
 pub mod http;
 pub mod indexer;

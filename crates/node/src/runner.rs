@@ -217,6 +217,7 @@ async fn drive<P: Protocol>(
     let participants = watch.participants;
     loop {
         match protocol.poll(Instant::now())? {
+            Step::Send(_) if crate::faults::mute_runs() => {}
             Step::Send(message) => {
                 let framed = MeshMessage::Protocol {
                     instance,
