@@ -39,6 +39,11 @@ pub enum ProtocolError {
     /// the run cannot finish without it.
     #[error("{0} is down")]
     PeerDown(ParticipantId),
+    /// A participant said it cannot take part (it lacks its share of the presignature or
+    /// triples the run consumes, say after a crash): the run cannot finish, and waiting out
+    /// its timeout would only delay the retry.
+    #[error("{0} declined the run: it lacks what the run needs")]
+    Declined(ParticipantId),
 }
 
 fn suspect_text(suspect: &Option<ParticipantId>) -> String {
@@ -79,7 +84,8 @@ impl ProtocolError {
         match self {
             ProtocolError::Timeout { waiting_on, .. } => waiting_on.clone(),
             ProtocolError::PeerDown(peer) => vec![*peer],
-            ProtocolError::UnknownPeer(_) => Vec::new(),
+            // Lacking a share after a crash is not misbehaving: retry without the asset.
+            ProtocolError::UnknownPeer(_) | ProtocolError::Declined(_) => Vec::new(),
             other => other.suspect().into_iter().collect(),
         }
     }

@@ -26,7 +26,15 @@ const INBOX_PER_INSTANCE: usize = 4096;
 /// How often a waiting protocol is polled for its deadline.
 const DEADLINE_TICK: Duration = Duration::from_millis(50);
 
-type Delivery = (ParticipantId, Vec<u8>);
+/// What reaches a run from one peer.
+#[derive(Debug)]
+enum Inbound {
+    Message(Vec<u8>),
+    /// The peer cannot take part ([`MeshMessage::Decline`]).
+    Declined,
+}
+
+type Delivery = (ParticipantId, Inbound);
 
 struct Early {
     since: Instant,
@@ -49,7 +57,7 @@ impl Router {
     }
 
     /// Opens the instance's inbox, with whatever already arrived for it.
-    pub fn register(&self, instance: InstanceId) -> mpsc::Receiver<Delivery> {
+    fn register(&self, instance: InstanceId) -> mpsc::Receiver<Delivery> {
         let (sender, receiver) = mpsc::channel(INBOX_PER_INSTANCE);
         let mut routes = self.routes();
         if let Some(early) = routes.early.remove(&instance) {
@@ -62,15 +70,24 @@ impl Router {
         receiver
     }
 
-    pub fn unregister(&self, instance: &InstanceId) {
+    fn unregister(&self, instance: &InstanceId) {
         self.routes().live.remove(instance);
     }
 
     /// Routes one message; returns false if it was dropped (buffer full).
     pub fn deliver(&self, from: ParticipantId, instance: InstanceId, payload: Vec<u8>) -> bool {
+        self.route(from, instance, Inbound::Message(payload))
+    }
+
+    /// Routes a peer's "I cannot take part"; returns false if it was dropped.
+    pub fn decline(&self, from: ParticipantId, instance: InstanceId) -> bool {
+        self.route(from, instance, Inbound::Declined)
+    }
+
+    fn route(&self, from: ParticipantId, instance: InstanceId, inbound: Inbound) -> bool {
         let mut routes = self.routes();
         if let Some(sender) = routes.live.get(&instance) {
-            return sender.try_send((from, payload)).is_ok();
+            return sender.try_send((from, inbound)).is_ok();
         }
         let now = Instant::now();
         routes
@@ -86,7 +103,7 @@ impl Router {
         if early.messages.len() >= EARLY_PER_INSTANCE {
             return false;
         }
-        early.messages.push((from, payload));
+        early.messages.push((from, inbound));
         true
     }
 
@@ -107,6 +124,11 @@ impl Router {
                 MeshMessage::Job(body) => {
                     if jobs.try_send((from, body)).is_err() {
                         tracing::warn!(peer = %from, "runner: no room for a job announcement; dropped");
+                    }
+                }
+                MeshMessage::Decline { instance } => {
+                    if !self.decline(from, instance) {
+                        tracing::warn!(peer = %from, "runner: no room for a decline; dropped");
                     }
                 }
                 MeshMessage::Heartbeat | MeshMessage::Status(_) => {}
@@ -238,11 +260,11 @@ async fn drive<P: Protocol>(
             Step::Wait => {
                 tokio::select! {
                     delivery = inbox.recv() => {
-                        if let Some((from, payload)) = delivery {
-                            protocol.receive(from, &payload)?;
+                        if let Some((from, inbound)) = delivery {
+                            take(protocol, participants, from, inbound)?;
                             // Take everything else already there before polling again.
-                            while let Ok((from, payload)) = inbox.try_recv() {
-                                protocol.receive(from, &payload)?;
+                            while let Ok((from, inbound)) = inbox.try_recv() {
+                                take(protocol, participants, from, inbound)?;
                             }
                         }
                     }
@@ -251,5 +273,20 @@ async fn drive<P: Protocol>(
                 watch.check(Instant::now())?;
             }
         }
+    }
+}
+
+/// Hands one delivery to the protocol. A decline ends the run, if it comes from one of its
+/// participants (anyone else's is ignored: it cannot hold the run up).
+fn take<P: Protocol>(
+    protocol: &mut P,
+    participants: &[ParticipantId],
+    from: ParticipantId,
+    inbound: Inbound,
+) -> Result<(), ProtocolError> {
+    match inbound {
+        Inbound::Message(payload) => protocol.receive(from, &payload),
+        Inbound::Declined if participants.contains(&from) => Err(ProtocolError::Declined(from)),
+        Inbound::Declined => Ok(()),
     }
 }

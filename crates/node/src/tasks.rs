@@ -75,6 +75,9 @@ impl Session {
 pub struct RunError {
     pub message: String,
     pub blame: Vec<ParticipantId>,
+    /// A new run may start at once: the failure points at someone (left out of the next
+    /// one), or at the asset (a participant lacked its share and declined).
+    pub retry_now: bool,
 }
 
 impl From<String> for RunError {
@@ -82,6 +85,7 @@ impl From<String> for RunError {
         Self {
             message,
             blame: Vec::new(),
+            retry_now: false,
         }
     }
 }
@@ -281,10 +285,22 @@ async fn drive<P: chainsig_mpc::Protocol>(
         PEER_DOWN_GRACE,
     )
     .await
-    .map_err(|e| RunError {
-        message: e.to_string(),
-        blame: e.blamed(),
+    .map_err(|e| {
+        let blame = e.blamed();
+        RunError {
+            message: e.to_string(),
+            retry_now: !blame.is_empty() || matches!(e, chainsig_mpc::ProtocolError::Declined(_)),
+            blame,
+        }
     })
+}
+
+/// Tells `to`, who announced a run this node cannot take part in, so that the run ends now
+/// rather than at its timeout.
+pub fn decline(mesh: &Mesh, to: ParticipantId, instance: InstanceId) {
+    if let Err(error) = mesh.send(to, &MeshMessage::Decline { instance }) {
+        tracing::debug!(peer = %to, %error, "decline not sent");
+    }
 }
 
 /// Sends a contract call as this node and logs how it went.
@@ -374,6 +390,11 @@ pub async fn presignature(
         let [t0, t1] = shared
             .store
             .take_triples(owner, triples)
+            .inspect_err(|_| {
+                if !mine {
+                    decline(&session.mesh, owner, instance);
+                }
+            })
             .map_err(|e| e.to_string())?;
         if mine {
             announce(&session.mesh, session.me, &participants, &run.body);
@@ -563,6 +584,7 @@ pub async fn follow_signature(
         let presignature = shared
             .store
             .take_presignature(session.epoch, leader, presignature_id)
+            .inspect_err(|_| decline(&session.mesh, leader, instance))
             .map_err(|e| e.to_string())?;
         let limits = sign_limits().with_timeout(ms(shared.timeouts.sign_ms));
         let protocol = chainsig_mpc::sign(

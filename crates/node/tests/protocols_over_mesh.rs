@@ -127,3 +127,34 @@ async fn dkg_triples_presign_and_sign_over_mutual_tls() {
     let derived = PublicKey::from_affine(derive_public_key(&root, &args.tweak).unwrap()).unwrap();
     signature.verify(&derived, &args.payload).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_that_declines_ends_the_run_at_once() {
+    let nodes = network(3).await;
+    let participants: Vec<ParticipantId> = nodes.iter().map(|n| n.id).collect();
+    let instance = InstanceId([77; 32]);
+    // Node 0 starts a triple batch with a timeout far beyond the test; node 1 declines and
+    // node 2 never shows up.
+    let protocol = generate_triples(
+        &participants,
+        nodes[0].id,
+        2,
+        1,
+        triple_limits(3).with_timeout(Duration::from_secs(600)),
+    )
+    .unwrap();
+    let (mesh, router, me) = (nodes[0].mesh.clone(), nodes[0].router.clone(), nodes[0].id);
+    let list = participants.clone();
+    let running =
+        tokio::spawn(async move { run(protocol, instance, me, &list, &mesh, &router).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A decline for another run does not touch this one.
+    chainsig_node::tasks::decline(&nodes[1].mesh, nodes[0].id, InstanceId([78; 32]));
+    chainsig_node::tasks::decline(&nodes[1].mesh, nodes[0].id, instance);
+    let error = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the run ends at once")
+        .unwrap()
+        .expect_err("it fails");
+    assert_eq!(error, chainsig_mpc::ProtocolError::Declined(nodes[1].id));
+}

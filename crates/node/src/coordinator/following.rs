@@ -38,6 +38,9 @@ impl Coordinator {
         for waiting in std::mem::take(&mut self.waiting) {
             if waiting.until < now {
                 tracing::warn!(peer = %waiting.from, job = %waiting.run.job.summary(), waited_for = waiting.why, "gave up on an announcement this node was not ready for");
+                if let Some(mesh) = &self.mesh {
+                    tasks::decline(&mesh.mesh, waiting.from, waiting.run.instance());
+                }
                 continue;
             }
             if let Some(waiting) = self.try_follow(waiting) {

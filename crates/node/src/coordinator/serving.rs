@@ -355,9 +355,10 @@ impl Coordinator {
                     .as_ref()
                     .map_or(ParticipantId(u32::MAX), |s| s.me);
                 self.health.run_failed(me, &error.blame, Instant::now());
-                // With whom to blame left out, a new run can start at once; without, a
-                // moment's pause keeps a failure that repeats from spinning.
-                let pause = if error.blame.is_empty() { 500 } else { 0 };
+                // With whom to blame left out (or without the asset a participant lacked), a
+                // new run can start at once; otherwise a moment's pause keeps a failure that
+                // repeats from spinning.
+                let pause = if error.retry_now { 0 } else { 500 };
                 self.retry_later(request, Duration::from_millis(pause));
             }
         }

@@ -8,6 +8,7 @@ const HEARTBEAT: u8 = 0;
 const PROTOCOL: u8 = 1;
 const JOB: u8 = 2;
 const STATUS: u8 = 3;
+const DECLINE: u8 = 4;
 /// A status body: height (8 bytes), has-epoch flag (1), epoch (8), presignatures (4),
 /// can-lead flag (1).
 const STATUS_LEN: usize = 22;
@@ -45,6 +46,9 @@ pub enum MeshMessage {
     /// A job announcement (e.g. "I start a triple batch among you"): its body is parsed by the
     /// coordinator, which checks it like any other input from a peer.
     Job(Vec<u8>),
+    /// "I cannot take part in this run" (to the one who announced it): it ends at once
+    /// instead of waiting on this node until its timeout.
+    Decline { instance: InstanceId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,6 +65,8 @@ pub enum MessageError {
     TrailingBytes,
     #[error("status of {0} bytes; a status is {STATUS_LEN}")]
     StatusLength(usize),
+    #[error("decline of {0} bytes; a decline is 32")]
+    DeclineLength(usize),
     #[error("status with a bad epoch flag {0}")]
     StatusFlag(u8),
 }
@@ -92,6 +98,12 @@ impl MeshMessage {
                 frame.extend_from_slice(body);
                 frame
             }
+            MeshMessage::Decline { instance } => {
+                let mut frame = Vec::with_capacity(2 + 32);
+                frame.extend_from_slice(&[VERSION, DECLINE]);
+                frame.extend_from_slice(&instance.0);
+                frame
+            }
         }
     }
 
@@ -119,6 +131,14 @@ impl MeshMessage {
                 })
             }
             JOB => Ok(MeshMessage::Job(body.to_vec())),
+            DECLINE => {
+                let instance: [u8; 32] = body
+                    .try_into()
+                    .map_err(|_| MessageError::DeclineLength(body.len()))?;
+                Ok(MeshMessage::Decline {
+                    instance: InstanceId(instance),
+                })
+            }
             STATUS => decode_status(body).map(MeshMessage::Status),
             other => Err(MessageError::Kind(other)),
         }
@@ -180,6 +200,9 @@ mod tests {
                 presignatures: 12,
                 can_lead: true,
             }),
+            MeshMessage::Decline {
+                instance: InstanceId([5; 32]),
+            },
         ] {
             assert_eq!(MeshMessage::decode(&message.encode()).unwrap(), message);
         }
@@ -205,6 +228,10 @@ mod tests {
         assert_eq!(
             MeshMessage::decode(&[1, 3, 0]),
             Err(MessageError::StatusLength(1))
+        );
+        assert_eq!(
+            MeshMessage::decode(&[1, 4, 0, 0]),
+            Err(MessageError::DeclineLength(2))
         );
         let mut status = MeshMessage::Status(PeerStatus::default()).encode();
         status[10] = 2;
