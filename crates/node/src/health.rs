@@ -12,7 +12,8 @@
 //! or hostile) would cost every run it is in a timeout. After a failed run the participants
 //! it blames sit out new runs for a back-off that doubles with each further failure, from
 //! [`BENCH_FIRST`] up to [`BENCH_MAX`]; a run with it that succeeds (once its back-off is
-//! over) clears its record.
+//! over) clears its record. Never below the threshold: when too few would be left, the
+//! failing ones are tried too, since a run that may fail beats none.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -88,11 +89,13 @@ impl Health {
     }
 
     /// Of `alive` (sorted, this node included), with each one's indexer height (`None`: not
-    /// known yet), those to start runs with now.
+    /// known yet), those to start runs with now. Failing participants are left out only
+    /// while `threshold` remain without them: a run with one that may fail beats no run.
     pub fn ready(
         &self,
         me: ParticipantId,
         alive: &[(ParticipantId, Option<u64>)],
+        threshold: usize,
         now: Instant,
     ) -> Ready {
         let reference = reference_height(alive);
@@ -102,11 +105,21 @@ impl Health {
         let behind = !alive
             .iter()
             .any(|&(p, height)| p == me && caught_up(height));
-        let participants = alive
+        let caught_up: Vec<ParticipantId> = alive
             .iter()
-            .filter(|&&(p, height)| caught_up(height) && (p == me || !self.is_benched(p, now)))
+            .filter(|&&(_, height)| caught_up(height))
             .map(|&(p, _)| p)
             .collect();
+        let healthy: Vec<ParticipantId> = caught_up
+            .iter()
+            .copied()
+            .filter(|&p| p == me || !self.is_benched(p, now))
+            .collect();
+        let participants = if healthy.len() >= threshold {
+            healthy
+        } else {
+            caught_up
+        };
         Ready {
             participants,
             behind,
@@ -144,7 +157,7 @@ mod tests {
         let now = Instant::now();
         let behind = at(&[(0, Some(100)), (1, Some(99)), (2, Some(90)), (3, None)]);
         assert_eq!(
-            health.ready(ME, &behind, now),
+            health.ready(ME, &behind, 1, now),
             Ready {
                 participants: ids(&[0, 1]),
                 behind: false
@@ -152,7 +165,7 @@ mod tests {
         );
         let caught_up = at(&[(0, Some(100)), (1, Some(99)), (2, Some(97)), (3, Some(101))]);
         assert_eq!(
-            health.ready(ME, &caught_up, now).participants,
+            health.ready(ME, &caught_up, 1, now).participants,
             ids(&[0, 1, 2, 3])
         );
     }
@@ -161,7 +174,7 @@ mod tests {
     fn one_peer_claiming_a_height_far_ahead_leaves_the_rest_caught_up() {
         let health = Health::default();
         let liar = at(&[(0, Some(100)), (1, Some(100)), (2, Some(u64::MAX))]);
-        let ready = health.ready(ME, &liar, Instant::now());
+        let ready = health.ready(ME, &liar, 1, Instant::now());
         assert!(!ready.behind);
         assert_eq!(ready.participants, ids(&[0, 1, 2]));
     }
@@ -172,6 +185,7 @@ mod tests {
         let ready = health.ready(
             ME,
             &at(&[(0, Some(50)), (1, Some(100)), (2, Some(100))]),
+            1,
             Instant::now(),
         );
         assert!(ready.behind);
@@ -185,10 +199,13 @@ mod tests {
         let peers = at(&[(0, Some(10)), (1, Some(10)), (2, Some(10))]);
         health.run_failed(ME, &ids(&[2, 0]), start);
         assert!(!health.is_benched(ME, start), "never benches itself");
-        assert_eq!(health.ready(ME, &peers, start).participants, ids(&[0, 1]));
+        assert_eq!(
+            health.ready(ME, &peers, 1, start).participants,
+            ids(&[0, 1])
+        );
         let after_first = start + BENCH_FIRST;
         assert_eq!(
-            health.ready(ME, &peers, after_first).participants,
+            health.ready(ME, &peers, 1, after_first).participants,
             ids(&[0, 1, 2])
         );
         // Fails again once back: twice as long.
@@ -203,6 +220,19 @@ mod tests {
     }
 
     #[test]
+    fn failing_participants_still_serve_when_too_few_are_left_without_them() {
+        let mut health = Health::default();
+        let now = Instant::now();
+        let peers = at(&[(0, Some(10)), (1, Some(10)), (2, Some(10))]);
+        health.run_failed(ME, &ids(&[2]), now);
+        assert_eq!(health.ready(ME, &peers, 2, now).participants, ids(&[0, 1]));
+        assert_eq!(
+            health.ready(ME, &peers, 3, now).participants,
+            ids(&[0, 1, 2])
+        );
+    }
+
+    #[test]
     fn the_back_off_is_capped() {
         let mut health = Health::default();
         let now = Instant::now();
@@ -214,8 +244,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the heights and failures, the ready set is a subset of the live one,
-        /// sorted, and holds everyone caught up who is not failing.
+        /// Whatever the heights and failures, the ready set is everyone caught up who is not
+        /// failing (everyone caught up, when that leaves fewer than the threshold), in order.
         #[test]
         fn ready_is_the_caught_up_and_healthy_part_of_alive(
             heights in proptest::collection::btree_map(0u32..10, proptest::option::of(0u64..20), 1..10),
@@ -227,19 +257,22 @@ mod tests {
             let mut health = Health::default();
             let now = Instant::now();
             health.run_failed(ME, &ids(&failed), now);
-            let ready = health.ready(ME, &alive, now);
+            let ready = health.ready(ME, &alive, 1, now);
             let mut known: Vec<u64> = alive.iter().filter_map(|&(_, h)| h).collect();
             known.sort();
             let median = known.get(known.len() / 2).copied().unwrap_or(0);
-            let expected: Vec<ParticipantId> = alive
+            let caught: Vec<ParticipantId> = alive
                 .iter()
-                .filter(|&&(p, h)| {
-                    h.is_some_and(|h| h + CATCH_UP_BLOCKS >= median)
-                        && (p == ME || !failed.contains(&p.0))
-                })
+                .filter(|&&(_, h)| h.is_some_and(|h| h + CATCH_UP_BLOCKS >= median))
                 .map(|&(p, _)| p)
                 .collect();
-            prop_assert_eq!(ready.behind, !expected.contains(&ME));
+            let healthy: Vec<ParticipantId> = caught
+                .iter()
+                .copied()
+                .filter(|&p| p == ME || !failed.contains(&p.0))
+                .collect();
+            let expected = if healthy.is_empty() { caught.clone() } else { healthy };
+            prop_assert_eq!(ready.behind, !caught.contains(&ME));
             prop_assert_eq!(ready.participants, expected);
         }
     }

@@ -38,7 +38,8 @@ impl Coordinator {
                 (p, height)
             })
             .collect();
-        self.health.ready(session.me, &heights, Instant::now())
+        self.health
+            .ready(session.me, &heights, session.threshold, Instant::now())
     }
 
     /// Presignatures of the epoch a reshare is about to switch to, up to the high watermark,
