@@ -21,6 +21,13 @@ static ONE_NETWORK_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Requests per second: low enough that a debug build keeps its stock on two cores.
 const RATE: f64 = 2.0;
 
+/// Requests after a kill, at one a second. A kill at (4, 3) leaves usable only the third of
+/// each node's presignatures and triples that do not include the dead node; a debug build on
+/// two cores takes tens of seconds for a new triple batch among the others, so more requests
+/// than the stock left would wait on the refill, which says nothing about failover (a release
+/// build refills in well under a second: BENCHMARKS.md).
+const AFTER_KILL: usize = 12;
+
 /// p99 blocks to the `respond` allowed after a kill. Before a closed connection counted as
 /// down, the requests the killed node led waited out the mesh's 3 s peer timeout (30 blocks)
 /// plus a run's grace; `sign_ms` (10 s, 100 blocks) bounded a silent leader. The release
@@ -84,7 +91,7 @@ fn start_network() -> (Scratch, LocalUp, PathBuf) {
 fn wait_stocked(nodes: &[&Node]) {
     for node in nodes {
         wait_state(&node.http_url, "stocked", |s| {
-            s["presignatures_owned"].as_u64() >= Some(8) && s["triples_owned"].as_u64() >= Some(8)
+            s["presignatures_owned"].as_u64() >= Some(12) && s["triples_owned"].as_u64() >= Some(8)
         });
     }
 }
@@ -103,7 +110,7 @@ fn a_killed_node_is_replaced_at_once_and_serves_again_once_caught_up() {
     wait_stocked(&nodes.iter().collect::<Vec<_>>());
 
     // Killed under load: a quarter of the requests in flight had it as their leader.
-    let bench = Bench::start(&home, 40, RATE);
+    let bench = Bench::start(&home, 5 + AFTER_KILL, 1.0);
     std::thread::sleep(Duration::from_secs(5));
     let victim = &nodes[1];
     victim.kill();
