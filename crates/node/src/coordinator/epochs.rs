@@ -71,6 +71,7 @@ impl Coordinator {
         if stopped > 0 {
             tracing::info!(stopped, "stopped generation runs the new epoch cannot use");
         }
+        self.health.retain(&participants);
         if let Some(old) = self.session.take() {
             if old.epoch != epoch {
                 let grace = Duration::from_millis(self.shared.timeouts.sign_ms);
