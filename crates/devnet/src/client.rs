@@ -106,6 +106,18 @@ impl DevnetClient {
         Ok(block.header.hash)
     }
 
+    /// The height of the head (the latest block, `optimistic`).
+    pub async fn head_height(&self) -> Result<u64, ClientError> {
+        let block = self
+            .rpc
+            .call(methods::block::RpcBlockRequest {
+                block_reference: BlockReference::latest(),
+            })
+            .await
+            .map_err(rpc_err)?;
+        Ok(block.header.height)
+    }
+
     /// The height of the last final block.
     pub async fn final_height(&self) -> Result<u64, ClientError> {
         let block = self
