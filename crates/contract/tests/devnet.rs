@@ -80,11 +80,13 @@ impl Rpc {
         }
     }
 
+    /// At the head, as near-api-js reads it: the devnet's `final` lags by two blocks, as on
+    /// NEAR, and would not show the nonce of a transaction `commit` just returned.
     async fn nonce(&self, signer: &Signer) -> u64 {
         let r = self
             .request(
                 "query",
-                json!({"request_type": "view_access_key", "finality": "final",
+                json!({"request_type": "view_access_key", "finality": "optimistic",
                        "account_id": signer.get_account_id(), "public_key": signer.public_key()}),
             )
             .await
@@ -148,11 +150,12 @@ impl Rpc {
         .map(Outcome)
     }
 
+    /// At the head too, where the effects of a transaction `commit` returned already are.
     async fn view(&self, contract: &AccountId, method: &str, args: Value) -> Result<Value, String> {
         let r = self
             .request(
                 "query",
-                json!({"request_type": "call_function", "finality": "final",
+                json!({"request_type": "call_function", "finality": "optimistic",
                        "account_id": contract, "method_name": method,
                        "args_base64": BASE64.encode(args.to_string())}),
             )

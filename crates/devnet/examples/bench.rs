@@ -99,7 +99,7 @@ async fn latest(rpc: &JsonRpcClient) -> CryptoHash {
 async fn nonce(rpc: &JsonRpcClient, signer: &Signer) -> u64 {
     let r = rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccessKey {
                 account_id: signer.get_account_id(),
                 public_key: signer.public_key(),
@@ -131,7 +131,7 @@ async fn commit(rpc: &JsonRpcClient, signer: &Signer, receiver: &AccountId, acti
 async fn view(rpc: &JsonRpcClient, account: &AccountId, method: &str, args: &[u8]) -> Vec<u8> {
     let r = rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::CallFunction {
                 account_id: account.clone(),
                 method_name: method.into(),

@@ -9,7 +9,7 @@ use near_primitives::account::{AccessKey, AccessKeyPermission};
 use near_primitives::errors::InvalidTxError;
 use near_primitives::hash::{hash, CryptoHash};
 use near_primitives::transaction::SignedTransaction;
-use near_primitives::types::AccountId;
+use near_primitives::types::{AccountId, Finality};
 use near_primitives::views::{
     ExecutionOutcomeView, ExecutionOutcomeWithIdView, ExecutionStatusView,
     FinalExecutionOutcomeView, FinalExecutionStatus, ReceiptView,
@@ -19,7 +19,7 @@ use crate::error::DevnetError;
 use crate::genesis::{new_genesis, write_genesis, Genesis, Home};
 use crate::receipt::{Receipt, ReceiptBody};
 use crate::runtime::{ApplyOutput, BlockContext, Runtime, VerifiedTx};
-use crate::state::{AccountRecord, State, COL_NEXT_RECEIPTS};
+use crate::state::{AccountRecord, Changes, State, COL_NEXT_RECEIPTS};
 use crate::store::{BlockWrite, Store, META_GENESIS, META_HEAD};
 
 /// A block as the devnet stores it.
@@ -35,6 +35,17 @@ pub struct BlockRecord {
     pub receipt_ids: Vec<CryptoHash>,
     pub gas_used: u64,
     pub tokens_burnt: u128,
+}
+
+impl BlockRecord {
+    /// What a contract sees of this block.
+    pub fn context(&self) -> BlockContext {
+        BlockContext {
+            height: self.height,
+            timestamp_ns: self.timestamp_ns,
+            random_seed: self.random_value,
+        }
+    }
 }
 
 /// A transaction as stored: the signed transaction and the block that included it.
@@ -64,6 +75,10 @@ pub enum TxState {
         outcome: Box<FinalExecutionOutcomeView>,
         receipts: Vec<ReceiptView>,
         complete: bool,
+        /// The block that included the transaction.
+        included_height: u64,
+        /// The highest block holding one of its outcomes so far.
+        last_height: u64,
     },
 }
 
@@ -101,20 +116,26 @@ pub struct Chain {
     rejected: HashMap<CryptoHash, InvalidTxError>,
     /// Origins of the receipts the last block made (saves store reads).
     recent_origins: HashMap<CryptoHash, TxOrigin>,
+    /// How many blocks `final` lags the head (see [`Chain::final_height`]).
+    final_lag: u64,
+    /// What undoes each of the last blocks' state changes, oldest first, ending at the head:
+    /// the state as of a block in the last `final_lag` can be read (kept in the store too).
+    undo: VecDeque<(u64, Changes)>,
 }
 
 impl Chain {
     /// Opens the chain in `home`, creating a new one when the directory is absent or empty.
-    pub fn open_or_init(home: &Home, chain_id: &str) -> Result<Self, DevnetError> {
+    /// `final` will lag the head by `final_lag` blocks.
+    pub fn open_or_init(home: &Home, chain_id: &str, final_lag: u64) -> Result<Self, DevnetError> {
         if home.is_fresh()? {
-            Self::init(home, chain_id)
+            Self::init(home, chain_id, final_lag)
         } else {
-            Self::open(home)
+            Self::open(home, final_lag)
         }
     }
 
     /// Creates a new chain in an absent or empty `home`.
-    pub fn init(home: &Home, chain_id: &str) -> Result<Self, DevnetError> {
+    pub fn init(home: &Home, chain_id: &str, final_lag: u64) -> Result<Self, DevnetError> {
         if !home.is_fresh()? {
             return Err(DevnetError::Home(format!(
                 "{} is not empty",
@@ -181,11 +202,13 @@ impl Chain {
             pool_hashes: HashSet::new(),
             rejected: HashMap::new(),
             recent_origins: HashMap::new(),
+            final_lag,
+            undo: VecDeque::new(),
         })
     }
 
     /// Opens an existing chain; any missing or damaged part is an error.
-    pub fn open(home: &Home) -> Result<Self, DevnetError> {
+    pub fn open(home: &Home, final_lag: u64) -> Result<Self, DevnetError> {
         let genesis = home.read_genesis()?;
         let store = Store::open(&home.db_path())?;
         let stored = store
@@ -214,6 +237,18 @@ impl Chain {
         let genesis_hash = hash(&stored);
         let state = State::new(store.load_state()?);
         let runtime = Runtime::new(&home.data_dir(), genesis.chain_id.clone())?;
+        // The undo records of the last blocks, newest first, as far as they go back unbroken
+        // (a database from before they were kept, or a larger lag than last time, has fewer).
+        let mut undo = VecDeque::new();
+        let mut height = head.height;
+        while height > 0 && (undo.len() as u64) < final_lag {
+            let Some(bytes) = store.undo(height)? else {
+                break;
+            };
+            let changes = Changes::try_from_slice(&bytes).map_err(|_| corrupt("undo record"))?;
+            undo.push_front((height, changes));
+            height -= 1;
+        }
         tracing::info!(home = %home.dir.display(), height = head.height, "resumed devnet chain");
         Ok(Chain {
             genesis,
@@ -226,7 +261,62 @@ impl Chain {
             pool_hashes: HashSet::new(),
             rejected: HashMap::new(),
             recent_origins: HashMap::new(),
+            final_lag,
+            undo,
         })
+    }
+
+    /// How many blocks `final` lags the head.
+    pub fn final_lag(&self) -> u64 {
+        self.final_lag
+    }
+
+    /// The height of the last final block: `final_lag` blocks below the head (NEAR's blocks
+    /// are final about two blocks after they are made).
+    pub fn final_height(&self) -> u64 {
+        self.head.height.saturating_sub(self.final_lag)
+    }
+
+    /// The height of the block at `finality`: `optimistic` is the head, `near-final` (doomslug)
+    /// one block below it (never below `final`), `final` [`Chain::final_height`].
+    pub fn finality_height(&self, finality: &Finality) -> u64 {
+        let lag = match finality {
+            Finality::None => 0,
+            Finality::DoomSlug => self.final_lag.min(1),
+            Finality::Final => self.final_lag,
+        };
+        self.head.height.saturating_sub(lag)
+    }
+
+    /// The block at `finality`.
+    pub fn block_at_finality(&self, finality: &Finality) -> Result<BlockRecord, DevnetError> {
+        let height = self.finality_height(finality);
+        self.block_by_height(height)?
+            .ok_or_else(|| corrupt("a block below the head is missing"))
+    }
+
+    /// What takes the latest state back to the state as of block `height` (see
+    /// [`State::rewound`]): empty at the head, `None` when the blocks after `height` are
+    /// older than the undo records kept (the last `final_lag` blocks).
+    pub fn undo_to(&self, height: u64) -> Option<Changes> {
+        let mut merged = Changes::new();
+        if height >= self.head.height {
+            return Some(merged);
+        }
+        let oldest = self.head.height - self.undo.len() as u64;
+        if height < oldest {
+            return None;
+        }
+        // Newest first, so that the oldest block's "before" value of a key is the one kept.
+        for (h, changes) in self.undo.iter().rev() {
+            if *h <= height {
+                break;
+            }
+            for (k, v) in changes {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        Some(merged)
     }
 
     pub fn head(&self) -> &BlockRecord {
@@ -253,11 +343,7 @@ impl Chain {
     }
 
     pub fn context(&self) -> BlockContext {
-        BlockContext {
-            height: self.head.height,
-            timestamp_ns: self.head.timestamp_ns,
-            random_seed: self.head.random_value,
-        }
+        self.head.context()
     }
 
     /// Checks a transaction and puts it in the pool for the next block.
@@ -358,7 +444,7 @@ impl Chain {
                 .apply_receipt(&mut self.state, r, &ctx, &mut out, &mut queue);
         }
         self.state.set_borsh(next_key, &out.outgoing);
-        let changes = self.state.finish_block();
+        let (changes, undo) = self.state.finish_block_with_undo();
 
         let mut gas_used = 0u64;
         let mut tokens_burnt = 0u128;
@@ -394,6 +480,12 @@ impl Chain {
             hash: block_hash.0,
             block: enc(&|| borsh::to_vec(&block))?,
             state_changes: changes,
+            undo: if self.final_lag > 0 {
+                enc(&|| borsh::to_vec(&undo))?
+            } else {
+                Vec::new()
+            },
+            keep_undo_from: (height + 1).saturating_sub(self.final_lag),
             ..Default::default()
         };
         for tx in included {
@@ -461,6 +553,12 @@ impl Chain {
             "block committed"
         );
         self.head = block;
+        if self.final_lag > 0 {
+            self.undo.push_back((height, undo));
+        }
+        while self.undo.len() as u64 > self.final_lag {
+            self.undo.pop_front();
+        }
         Ok(&self.head)
     }
 
@@ -526,6 +624,9 @@ impl Chain {
             .copied()
             .collect();
         let mut seen = HashSet::new();
+        let mut last_height = rec.height;
+        let mut heights: HashMap<CryptoHash, u64> = HashMap::new();
+        heights.insert(rec.block_hash, rec.height);
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
                 continue;
@@ -535,6 +636,18 @@ impl Chain {
             }
             match self.outcome(&id)? {
                 Some(o) => {
+                    let height = match heights.get(&o.block_hash) {
+                        Some(h) => *h,
+                        None => {
+                            let h = self
+                                .store
+                                .height_by_hash(&o.block_hash.0)?
+                                .ok_or_else(|| corrupt("an outcome's block is missing"))?;
+                            heights.insert(o.block_hash, h);
+                            h
+                        }
+                    };
+                    last_height = last_height.max(height);
                     stack.extend(o.outcome.receipt_ids.iter().rev().copied());
                     receipts_outcome.push(o);
                 }
@@ -567,6 +680,8 @@ impl Chain {
             outcome: Box::new(outcome),
             receipts,
             complete,
+            included_height: rec.height,
+            last_height,
         })
     }
 }

@@ -19,6 +19,10 @@ pub struct DevnetArgs {
     /// Milliseconds between blocks.
     #[arg(long, default_value_t = 500)]
     pub block_time: u64,
+    /// Blocks by which `final` lags the head (NEAR: about 2); 0 makes blocks final at once.
+    #[arg(long, default_value_t = crate::node::DEFAULT_FINAL_LAG,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub final_lag: u64,
     /// Chain id of a new chain.
     #[arg(long, default_value = "localnet")]
     pub chain_id: String,
@@ -30,6 +34,7 @@ impl DevnetArgs {
             home: self.home.clone(),
             rpc_addr: self.rpc_addr,
             block_time: Duration::from_millis(self.block_time.max(1)),
+            final_lag: self.final_lag,
             chain_id: self.chain_id.clone(),
             ..DevnetConfig::new(&self.home)
         }

@@ -106,6 +106,18 @@ impl DevnetClient {
         Ok(block.header.hash)
     }
 
+    /// The height of the head (the latest block, `optimistic`).
+    pub async fn head_height(&self) -> Result<u64, ClientError> {
+        let block = self
+            .rpc
+            .call(methods::block::RpcBlockRequest {
+                block_reference: BlockReference::latest(),
+            })
+            .await
+            .map_err(rpc_err)?;
+        Ok(block.header.height)
+    }
+
     /// The height of the last final block.
     pub async fn final_height(&self) -> Result<u64, ClientError> {
         let block = self
@@ -118,12 +130,14 @@ impl DevnetClient {
         Ok(block.header.height)
     }
 
-    /// The nonce of `signer`'s access key.
+    /// The nonce of `signer`'s access key at the head (`optimistic`): the state a new
+    /// transaction is checked against. At `final` it would lag the transactions this client
+    /// has just sent by a couple of blocks.
     pub async fn nonce(&self, signer: &Signer) -> Result<u64, ClientError> {
         let r = self
             .rpc
             .call(methods::query::RpcQueryRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
+                block_reference: BlockReference::Finality(Finality::None),
                 request: QueryRequest::ViewAccessKey {
                     account_id: signer.get_account_id(),
                     public_key: signer.public_key(),
@@ -202,7 +216,9 @@ impl DevnetClient {
         Ok(InMemorySigner::from_secret_key(new_account.clone(), secret))
     }
 
-    /// Calls a view method with JSON arguments and parses its JSON result.
+    /// Calls a view method with JSON arguments and parses its JSON result. Reads the head
+    /// (`optimistic`), where the effects of a transaction [`DevnetClient::send`] just returned
+    /// already are (`final` has them a couple of blocks later; the devnet never forks).
     pub async fn view<T: serde::de::DeserializeOwned>(
         &self,
         contract: &AccountId,
@@ -212,7 +228,7 @@ impl DevnetClient {
         let r = self
             .rpc
             .call(methods::query::RpcQueryRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
+                block_reference: BlockReference::Finality(Finality::None),
                 request: QueryRequest::CallFunction {
                     account_id: contract.clone(),
                     method_name: method.to_string(),

@@ -15,6 +15,9 @@ use crate::error::DevnetError;
 use crate::genesis::Home;
 use crate::rpc::{router, RpcContext};
 
+/// Blocks between a block and its finality, as on NEAR.
+pub const DEFAULT_FINAL_LAG: u64 = 2;
+
 /// How to run a devnet.
 #[derive(Clone, Debug)]
 pub struct DevnetConfig {
@@ -24,6 +27,10 @@ pub struct DevnetConfig {
     pub rpc_addr: SocketAddr,
     /// Time between blocks.
     pub block_time: Duration,
+    /// How many blocks `final` lags the head, as on NEAR where a block is final about two
+    /// blocks after it is made (default 2). `near-final` lags by `min(1, final_lag)`,
+    /// `optimistic` is the head. 0 makes every block final at once.
+    pub final_lag: u64,
     /// Chain id of a new chain (ignored when resuming).
     pub chain_id: String,
     /// How long `broadcast_tx_commit`, `send_tx` and `tx` wait for an outcome.
@@ -36,6 +43,7 @@ impl DevnetConfig {
             home: home.into(),
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 3030)),
             block_time: Duration::from_millis(500),
+            final_lag: DEFAULT_FINAL_LAG,
             chain_id: "localnet".to_string(),
             tx_timeout: Duration::from_secs(10),
         }
@@ -61,9 +69,11 @@ impl Devnet {
         let home = Home::new(&config.home);
         let chain_id = config.chain_id.clone();
         let home2 = home.clone();
-        let chain = tokio::task::spawn_blocking(move || Chain::open_or_init(&home2, &chain_id))
-            .await
-            .map_err(|e| DevnetError::Home(format!("opening the chain failed: {e}")))??;
+        let final_lag = config.final_lag;
+        let chain =
+            tokio::task::spawn_blocking(move || Chain::open_or_init(&home2, &chain_id, final_lag))
+                .await
+                .map_err(|e| DevnetError::Home(format!("opening the chain failed: {e}")))??;
         let root = chain.genesis.root_account_id.clone();
         let (height_tx, height_rx) = watch::channel(chain.head().height);
         let height_tx = Arc::new(height_tx);
@@ -144,6 +154,14 @@ impl Devnet {
             .lock()
             .map(|c| c.head().height)
             .unwrap_or_else(|p| p.into_inner().head().height)
+    }
+
+    /// Height of the last final block (`final_lag` below the head).
+    pub fn final_height(&self) -> u64 {
+        self.chain
+            .lock()
+            .map(|c| c.final_height())
+            .unwrap_or_else(|p| p.into_inner().final_height())
     }
 
     /// Stops block production and the server; everything committed stays in the home.

@@ -34,8 +34,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::chain::{BlockRecord, Chain, TxState};
-use crate::runtime::{VerifiedTx, ViewCallError, GAS_PRICE, PROTOCOL_VERSION};
-use crate::state::data_prefix;
+use crate::runtime::{Runtime, VerifiedTx, ViewCallError, GAS_PRICE, PROTOCOL_VERSION};
+use crate::state::{data_prefix, State};
 use crate::views::{account_view, block_view, chunk_view, validators_view};
 
 /// The largest JSON-RPC request accepted.
@@ -157,7 +157,8 @@ async fn dispatch(ctx: &RpcContext, method: &str, p: Value) -> Result<Value, Rpc
         "broadcast_tx_commit" => {
             let tx = first_tx_param(p)?;
             let h = submit(ctx, tx)?;
-            let (outcome, _, _) = wait_tx(ctx, h, TxExecutionStatus::ExecutedOptimistic).await?;
+            // NEAR: the legacy `broadcast_tx_commit` is `send_tx` with `EXECUTED_OPTIMISTIC`.
+            let (outcome, _) = wait_tx(ctx, h, TxExecutionStatus::ExecutedOptimistic).await?;
             match outcome {
                 Some(o) => to_value(&o.final_outcome),
                 None => Err(internal("no outcome")),
@@ -292,7 +293,7 @@ fn find_block(chain: &Chain, r: &BlockReference) -> Result<Option<BlockRecord>, 
     let b = match r {
         BlockReference::BlockId(BlockId::Height(h)) => chain.block_by_height(*h),
         BlockReference::BlockId(BlockId::Hash(h)) => chain.block_by_hash(h),
-        BlockReference::Finality(_) => Ok(Some(chain.head().clone())),
+        BlockReference::Finality(f) => chain.block_at_finality(f).map(Some),
         BlockReference::SyncCheckpoint(SyncCheckpoint::Genesis)
         | BlockReference::SyncCheckpoint(SyncCheckpoint::EarliestAvailable) => {
             chain.block_by_height(0)
@@ -358,15 +359,34 @@ fn chunk(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
 fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
     let q: RpcQueryRequest = params(p)?;
     let mut chain = lock(&ctx.chain);
-    let head = chain.head().clone();
-    // The devnet keeps only the latest state: a query at any known block reads it.
-    if find_block(&chain, &q.block_reference)?.is_none() {
+    let Some(block) = find_block(&chain, &q.block_reference)? else {
         return Err(RpcQueryError::UnknownBlock {
             block_reference: q.block_reference,
         }
         .into());
-    }
-    let (block_height, block_hash) = (head.height, head.hash);
+    };
+    // The state as of that block when the devnet still has it (the head and the blocks
+    // down to `final`); an older block's query reads the latest state and says so with the
+    // head's height and hash.
+    let (block, undo) = match chain.undo_to(block.height) {
+        Some(undo) => (block, undo),
+        None => (chain.head().clone(), Default::default()),
+    };
+    let chain = &mut *chain;
+    let runtime = &chain.runtime;
+    chain
+        .state
+        .rewound(undo, |state| query_state(runtime, state, q.request, &block))
+}
+
+/// Answers a query from `state`, the state as of `block`.
+fn query_state(
+    runtime: &Runtime,
+    state: &mut State,
+    request: QueryRequest,
+    block: &BlockRecord,
+) -> Result<Value, RpcError> {
+    let (block_height, block_hash) = (block.height, block.hash);
     let unknown_account = |requested_account_id: &AccountId| -> RpcError {
         RpcQueryError::UnknownAccount {
             requested_account_id: requested_account_id.clone(),
@@ -381,16 +401,16 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             json!({ "error": error, "logs": logs, "block_height": block_height, "block_hash": block_hash }),
         )
     };
-    let kind = match q.request {
-        QueryRequest::ViewAccount { account_id } => match chain.state.account(&account_id) {
+    let kind = match request {
+        QueryRequest::ViewAccount { account_id } => match state.account(&account_id) {
             Some(a) => QueryResponseKind::ViewAccount(account_view(&a)),
             None => return Err(unknown_account(&account_id)),
         },
         QueryRequest::ViewCode { account_id } => {
-            let Some(a) = chain.state.account(&account_id) else {
+            let Some(a) = state.account(&account_id) else {
                 return Err(unknown_account(&account_id));
             };
-            match chain.state.code(&account_id) {
+            match state.code(&account_id) {
                 Some(code) => QueryResponseKind::ViewCode(ContractCodeView {
                     code,
                     hash: a.code_hash,
@@ -412,15 +432,14 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             limit,
             ..
         } => {
-            if chain.state.account(&account_id).is_none() {
+            if state.account(&account_id).is_none() {
                 return Err(unknown_account(&account_id));
             }
             let base = data_prefix(&account_id);
             let mut full = base.clone();
             full.extend_from_slice(&prefix);
             let limit = limit.map(|l| l.get() as usize).unwrap_or(usize::MAX);
-            let mut values: Vec<StateItem> = chain
-                .state
+            let mut values: Vec<StateItem> = state
                 .scan_prefix(&full)
                 .into_iter()
                 .map(|(k, v)| (k[base.len()..].to_vec(), v))
@@ -451,7 +470,7 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
         QueryRequest::ViewAccessKey {
             account_id,
             public_key,
-        } => match chain.state.access_key(&account_id, &public_key) {
+        } => match state.access_key(&account_id, &public_key) {
             Some(ak) => QueryResponseKind::AccessKey(AccessKeyView::from(ak)),
             None => {
                 return legacy_error(
@@ -461,11 +480,10 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             }
         },
         QueryRequest::ViewAccessKeyList { account_id, .. } => {
-            if chain.state.account(&account_id).is_none() {
+            if state.account(&account_id).is_none() {
                 return Err(unknown_account(&account_id));
             }
-            let keys = chain
-                .state
+            let keys = state
                 .access_keys(&account_id)
                 .into_iter()
                 .map(|(pk, ak)| AccessKeyInfoView::new(pk, AccessKeyView::from(ak)))
@@ -480,15 +498,9 @@ fn query(ctx: &RpcContext, p: Value) -> Result<Value, RpcError> {
             method_name,
             args,
         } => {
-            let block_ctx = chain.context();
-            let chain = &mut *chain;
-            let result = chain.runtime.view_call(
-                &mut chain.state,
-                &account_id,
-                &method_name,
-                args.to_vec(),
-                &block_ctx,
-            );
+            let block_ctx = block.context();
+            let result =
+                runtime.view_call(state, &account_id, &method_name, args.to_vec(), &block_ctx);
             match result {
                 Ok((result, logs)) => QueryResponseKind::CallResult(CallResult { result, logs }),
                 Err(ViewCallError::UnknownAccount) => return Err(unknown_account(&account_id)),
@@ -554,26 +566,60 @@ fn tx_status_params(p: Value) -> Result<(CryptoHash, TxExecutionStatus), RpcErro
     }
 }
 
-type Waited = (Option<FinalExecutionOutcomeWithReceiptView>, bool, bool);
+/// How far a transaction included at `included_height` has got (NEAR's
+/// `final_execution_status`), with `final_height` the last final block and `last_height` the
+/// highest block holding one of its outcomes.
+fn reached(
+    included_height: u64,
+    last_height: u64,
+    complete: bool,
+    final_height: u64,
+) -> TxExecutionStatus {
+    let included_final = included_height <= final_height;
+    match (complete, included_final) {
+        (true, true) if last_height <= final_height => TxExecutionStatus::Final,
+        (true, true) => TxExecutionStatus::Executed,
+        (true, false) => TxExecutionStatus::ExecutedOptimistic,
+        (false, true) => TxExecutionStatus::IncludedFinal,
+        (false, false) => TxExecutionStatus::Included,
+    }
+}
 
-/// Waits until the transaction reaches `wait` (or the timeout). Returns the outcome so far,
-/// whether it is complete, and whether it was included.
+/// Whether a transaction at `status` is as far as `wait` asks. Not an order: a transaction
+/// can be included in a final block (`INCLUDED_FINAL`) before it has executed
+/// (`EXECUTED_OPTIMISTIC`).
+fn satisfies(status: &TxExecutionStatus, wait: &TxExecutionStatus) -> bool {
+    use TxExecutionStatus as S;
+    match wait {
+        S::None => true,
+        S::Included => !matches!(status, S::None),
+        S::ExecutedOptimistic => matches!(status, S::ExecutedOptimistic | S::Executed | S::Final),
+        S::IncludedFinal => matches!(status, S::IncludedFinal | S::Executed | S::Final),
+        S::Executed => matches!(status, S::Executed | S::Final),
+        S::Final => matches!(status, S::Final),
+    }
+}
+
+/// Waits until the transaction reaches `wait` (or the timeout). Returns the outcome so far
+/// and how far the transaction has got.
 async fn wait_tx(
     ctx: &RpcContext,
     h: CryptoHash,
     wait: TxExecutionStatus,
-) -> Result<Waited, RpcError> {
+) -> Result<
+    (
+        Option<FinalExecutionOutcomeWithReceiptView>,
+        TxExecutionStatus,
+    ),
+    RpcError,
+> {
     let deadline = tokio::time::Instant::now() + ctx.tx_timeout;
     let mut heights = ctx.heights.clone();
-    let need_included = !matches!(wait, TxExecutionStatus::None);
-    let need_complete = matches!(
-        wait,
-        TxExecutionStatus::ExecutedOptimistic
-            | TxExecutionStatus::Executed
-            | TxExecutionStatus::Final
-    );
     loop {
-        let state = lock(&ctx.chain).tx_state(&h).map_err(internal)?;
+        let (state, final_height) = {
+            let chain = lock(&ctx.chain);
+            (chain.tx_state(&h).map_err(internal)?, chain.final_height())
+        };
         match state {
             TxState::Unknown => {
                 return Err(RpcTransactionError::UnknownTransaction {
@@ -584,19 +630,25 @@ async fn wait_tx(
             TxState::Rejected(context) => {
                 return Err(RpcTransactionError::InvalidTransaction { context }.into())
             }
-            TxState::Pending if !need_included => return Ok((None, false, false)),
-            TxState::Pending => {}
+            TxState::Pending => {
+                if satisfies(&TxExecutionStatus::None, &wait) {
+                    return Ok((None, TxExecutionStatus::None));
+                }
+            }
             TxState::Included {
                 outcome,
                 receipts,
                 complete,
+                included_height,
+                last_height,
             } => {
-                if complete || !need_complete {
+                let status = reached(included_height, last_height, complete, final_height);
+                if satisfies(&status, &wait) {
                     let o = FinalExecutionOutcomeWithReceiptView {
                         final_outcome: *outcome,
                         receipts,
                     };
-                    return Ok((Some(o), complete, true));
+                    return Ok((Some(o), status));
                 }
             }
         }
@@ -614,14 +666,7 @@ async fn tx_response(
     wait: TxExecutionStatus,
     with_receipts: bool,
 ) -> Result<Value, RpcError> {
-    let (outcome, complete, included) = wait_tx(ctx, h, wait).await?;
-    let final_execution_status = if complete {
-        TxExecutionStatus::Final
-    } else if included {
-        TxExecutionStatus::IncludedFinal
-    } else {
-        TxExecutionStatus::None
-    };
+    let (outcome, final_execution_status) = wait_tx(ctx, h, wait).await?;
     let final_execution_outcome = outcome.map(|o| {
         if with_receipts {
             FinalExecutionOutcomeViewEnum::FinalExecutionOutcomeWithReceipt(o)

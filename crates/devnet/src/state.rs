@@ -94,6 +94,9 @@ pub fn yield_queue_key(expires_at: u64, data_id: &CryptoHash) -> Vec<u8> {
     k
 }
 
+/// State changes by key: `Some(value)` sets, `None` removes.
+pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 #[derive(Default)]
 pub struct State {
     base: BTreeMap<Vec<u8>, Vec<u8>>,
@@ -171,16 +174,37 @@ impl State {
     }
 
     /// Folds the block's changes into the base and returns them for persisting.
-    pub fn finish_block(&mut self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pub fn finish_block(&mut self) -> Changes {
+        self.finish_block_with_undo().0
+    }
+
+    /// [`State::finish_block`], also returning what undoes the block: every key it changed
+    /// with the value it had before (`None`: the key did not exist).
+    pub fn finish_block_with_undo(&mut self) -> (Changes, Changes) {
         self.commit_receipt();
         let changes = std::mem::take(&mut self.block);
+        let mut undo = BTreeMap::new();
         for (k, v) in &changes {
-            match v {
+            let old = match v {
                 Some(v) => self.base.insert(k.clone(), v.clone()),
                 None => self.base.remove(k),
             };
+            undo.insert(k.clone(), old);
         }
-        changes
+        (changes, undo)
+    }
+
+    /// Runs `f` on the state as it was before some blocks: `undo` maps every key those
+    /// blocks changed to its value before them (see [`State::finish_block_with_undo`]).
+    /// Whatever `f` writes is dropped; the state is left as it was. Only between blocks
+    /// (nothing pending).
+    pub fn rewound<R>(&mut self, undo: Changes, f: impl FnOnce(&mut State) -> R) -> R {
+        let block = std::mem::replace(&mut self.block, undo);
+        let receipt = std::mem::take(&mut self.receipt);
+        let result = f(self);
+        self.block = block;
+        self.receipt = receipt;
+        result
     }
 
     pub fn get_borsh<T: BorshDeserialize>(&self, key: &[u8]) -> Option<T> {
@@ -259,6 +283,38 @@ mod tests {
         assert_eq!(
             s.scan_range(b"a", b"a3"),
             vec![(b"a1".to_vec(), b"x".to_vec())]
+        );
+    }
+
+    #[test]
+    fn undo_rewinds_a_block_without_touching_the_state() {
+        let mut s = State::default();
+        s.set(b"a1".to_vec(), b"x".to_vec());
+        s.set(b"a2".to_vec(), b"y".to_vec());
+        s.finish_block();
+        s.set(b"a1".to_vec(), b"changed".to_vec());
+        s.remove(b"a2");
+        s.set(b"a3".to_vec(), b"new".to_vec());
+        let (_, undo) = s.finish_block_with_undo();
+        let before = vec![
+            (b"a1".to_vec(), b"x".to_vec()),
+            (b"a2".to_vec(), b"y".to_vec()),
+        ];
+        let seen = s.rewound(undo, |old| {
+            old.set(b"a4".to_vec(), b"dropped".to_vec());
+            old.commit_receipt();
+            old.rollback_receipt();
+            let mut seen = old.scan_prefix(b"a");
+            seen.retain(|(k, _)| k.as_slice() != b"a4");
+            seen
+        });
+        assert_eq!(seen, before);
+        assert_eq!(
+            s.scan_prefix(b"a"),
+            vec![
+                (b"a1".to_vec(), b"changed".to_vec()),
+                (b"a3".to_vec(), b"new".to_vec()),
+            ]
         );
     }
 }

@@ -20,6 +20,9 @@ const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes")
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
 /// Receipt id → the transaction it descends from (for `EXPERIMENTAL_receipt_to_tx`).
 const RECEIPT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipt_txs");
+/// Height → what undoes that block's state changes (borsh `Vec<(key, Option<old value>)>`),
+/// for the last few blocks only: queries at `final` read the state before them.
+const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 
 /// Key in [`META`] holding the height of the last committed block.
 pub const META_HEAD: &str = "head";
@@ -37,6 +40,10 @@ pub struct BlockWrite {
     pub outcomes: Vec<([u8; 32], Vec<u8>)>,
     pub receipts: Vec<([u8; 32], Vec<u8>)>,
     pub receipt_txs: Vec<([u8; 32], Vec<u8>)>,
+    /// What undoes this block's state changes (see [`UNDO`]).
+    pub undo: Vec<u8>,
+    /// Undo records below this height are deleted.
+    pub keep_undo_from: u64,
 }
 
 pub struct Store {
@@ -69,6 +76,7 @@ impl Store {
             txn.open_table(OUTCOMES).map_err(db_err)?;
             txn.open_table(RECEIPTS).map_err(db_err)?;
             txn.open_table(RECEIPT_TXS).map_err(db_err)?;
+            txn.open_table(UNDO).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(store)
@@ -155,6 +163,21 @@ impl Store {
             .map(|v| v.value().to_vec()))
     }
 
+    /// The undo record of the block at `height`, if kept.
+    pub fn undo(&self, height: u64) -> Result<Option<Vec<u8>>, DevnetError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = match txn.open_table(UNDO) {
+            Ok(t) => t,
+            // A database from before undo records were kept.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db_err(e)),
+        };
+        Ok(table
+            .get(height)
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec()))
+    }
+
     pub fn tx(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, DevnetError> {
         self.get_bytes(TXS, hash)
     }
@@ -206,6 +229,13 @@ impl Store {
             for (k, v) in &w.receipt_txs {
                 receipt_txs.insert(&k[..], &v[..]).map_err(db_err)?;
             }
+            let mut undo = txn.open_table(UNDO).map_err(db_err)?;
+            if w.keep_undo_from <= w.height {
+                undo.insert(w.height, &w.undo[..]).map_err(db_err)?;
+            }
+            // A handful of entries: the last `final_lag` blocks.
+            let keep = w.keep_undo_from;
+            undo.retain(|height, _| height >= keep).map_err(db_err)?;
             let mut meta = txn.open_table(META).map_err(db_err)?;
             meta.insert(META_HEAD, &w.height.to_le_bytes()[..])
                 .map_err(db_err)?;

@@ -56,6 +56,16 @@ fn chunk_header(b: &BlockRecord) -> ChunkHeaderView {
 }
 
 pub fn block_view(chain: &Chain, b: &BlockRecord) -> BlockView {
+    // What was final (and doomslug-final) when this block was made.
+    let lag = chain.final_lag();
+    let hash_below = |n: u64| match n {
+        0 => b.hash,
+        n => chain
+            .block_by_height(b.height.saturating_sub(n))
+            .ok()
+            .flatten()
+            .map_or(b.hash, |f| f.hash),
+    };
     let header = BlockHeaderView {
         height: b.height,
         prev_height: b.height.checked_sub(1),
@@ -69,8 +79,8 @@ pub fn block_view(chain: &Chain, b: &BlockRecord) -> BlockView {
         gas_price: Balance::from_yoctonear(GAS_PRICE),
         block_ordinal: Some(b.height + 1),
         total_supply: Balance::from_yoctonear(crate::genesis::ROOT_BALANCE),
-        last_final_block: b.hash,
-        last_ds_final_block: b.hash,
+        last_final_block: hash_below(lag),
+        last_ds_final_block: hash_below(lag.min(1)),
         latest_protocol_version: PROTOCOL_VERSION,
         signature: Signature::empty(KeyType::ED25519),
         ..Default::default()

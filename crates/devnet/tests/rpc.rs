@@ -1,4 +1,8 @@
 //! The devnet through its JSON-RPC, driven by `near-jsonrpc-client`.
+//!
+//! Queries read at `optimistic` (the head): `send` returns once a transaction has executed,
+//! which `final` shows a couple of blocks later, as on NEAR (`tests/finality.rs` covers
+//! that).
 
 mod common;
 
@@ -83,7 +87,7 @@ async fn accounts_contracts_calls_and_views() {
     let r = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccount {
                 account_id: alice.clone(),
             },
@@ -153,7 +157,7 @@ async fn accounts_contracts_calls_and_views() {
     let r = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewState {
                 account_id: alice.clone(),
                 prefix: b"k".to_vec().into(),
@@ -172,7 +176,7 @@ async fn accounts_contracts_calls_and_views() {
     let r = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccessKeyList {
                 account_id: alice.clone(),
                 after_key: None,
@@ -188,7 +192,7 @@ async fn accounts_contracts_calls_and_views() {
     let r = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewCode {
                 account_id: alice.clone(),
             },
@@ -204,7 +208,7 @@ async fn accounts_contracts_calls_and_views() {
     let err = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccount {
                 account_id: id("nobody.test.near"),
             },
@@ -539,7 +543,7 @@ async fn setup_client_creates_accounts_with_key_files() {
         async move {
             let r = rpc
                 .call(methods::query::RpcQueryRequest {
-                    block_reference: BlockReference::Finality(Finality::Final),
+                    block_reference: BlockReference::Finality(Finality::None),
                     request: QueryRequest::ViewState {
                         account_id: app,
                         prefix: vec![].into(),
@@ -619,12 +623,13 @@ async fn balances_add_up_after_gas_charges_and_refunds() {
             )
             .await,
     );
+    // At the head: `send` returns once executed, a couple of blocks before `final` has it.
     let balance = |who: AccountId| {
         let rpc = &client.rpc;
         async move {
             let r = rpc
                 .call(methods::query::RpcQueryRequest {
-                    block_reference: BlockReference::Finality(Finality::Final),
+                    block_reference: BlockReference::Finality(Finality::None),
                     request: QueryRequest::ViewAccount { account_id: who },
                 })
                 .await
@@ -719,7 +724,7 @@ async fn keys_are_added_and_deleted_and_accounts_deleted() {
     let err = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccessKey {
                 account_id: alice.clone(),
                 public_key: second.public_key(),
@@ -765,7 +770,7 @@ async fn keys_are_added_and_deleted_and_accounts_deleted() {
     let err = client
         .rpc
         .call(methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: BlockReference::Finality(Finality::None),
             request: QueryRequest::ViewAccount {
                 account_id: alice.clone(),
             },

@@ -1,7 +1,12 @@
 //! The node's access to NEAR over JSON-RPC (`near-jsonrpc-client`): view calls on the contract,
-//! function calls signed with the node's account key, and final blocks with their receipts.
+//! function calls signed with the node's account key, and blocks with their receipts.
 //!
-//! Reads (`view`, `final_block`, `block_at`, `block_receipts`) are single attempts: an error is
+//! A client follows one [`Finality`] (`[near] finality` in the config, `near-final` unless
+//! set): its views read the state at that finality, and the blocks it hands out
+//! (`latest_block`, `block_at`, `block_receipts`) are at or below it. See the README,
+//! "Which blocks the indexer follows".
+//!
+//! Reads (`view`, `latest_block`, `block_at`, `block_receipts`) are single attempts: an error is
 //! [`ChainError::Rpc`] and the caller decides when to try again. `call` retries by itself (see
 //! there). Every request has a time limit, so a server that stops answering is an error, not a
 //! task that hangs forever.
@@ -24,18 +29,62 @@ use near_primitives::action::{Action, FunctionCallAction};
 use near_primitives::errors::InvalidTxError;
 use near_primitives::hash::CryptoHash;
 use near_primitives::transaction::{SignedTransaction, Transaction, TransactionV0};
-use near_primitives::types::{Balance, BlockId, BlockReference, Finality, Gas};
+use near_primitives::types::{Balance, BlockId, BlockReference, Gas};
 use near_primitives::views::{
     BlockView, FinalExecutionOutcomeView, FinalExecutionStatus, QueryRequest, ReceiptView,
     TxExecutionStatus,
 };
 use thiserror::Error;
 
-/// A final block as the node uses it: where it is and its public randomness.
+/// Which blocks a client follows: how settled a block must be before the node acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finality {
+    /// The head: the lowest latency, but a block can still be dropped by a fork.
+    Optimistic,
+    /// Doomslug-final, one block behind the head on NEAR: reverted only if block producers
+    /// provably misbehave.
+    #[default]
+    NearFinal,
+    /// BFT-final, about two blocks behind the head on NEAR.
+    Final,
+}
+
+impl Finality {
+    /// The JSON-RPC block reference for this finality.
+    pub fn reference(self) -> BlockReference {
+        use near_primitives::types::Finality as Near;
+        BlockReference::Finality(match self {
+            Finality::Optimistic => Near::None,
+            Finality::NearFinal => Near::DoomSlug,
+            Finality::Final => Near::Final,
+        })
+    }
+
+    /// As NEAR's JSON-RPC and the config spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finality::Optimistic => "optimistic",
+            Finality::NearFinal => "near-final",
+            Finality::Final => "final",
+        }
+    }
+}
+
+impl fmt::Display for Finality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A block as the node uses it: where it is, what it follows, and its public randomness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {
     pub height: u64,
     pub hash: [u8; 32],
+    /// The block before it (a following block that names another parent means a fork
+    /// replaced this one).
+    pub prev_hash: [u8; 32],
     /// The block header's `random_value`: entropy no requester could choose.
     pub random_value: [u8; 32],
 }
@@ -45,6 +94,7 @@ impl BlockInfo {
         BlockInfo {
             height: block.header.height,
             hash: block.header.hash.0,
+            prev_hash: block.header.prev_hash.0,
             random_value: block.header.random_value.0,
         }
     }
@@ -111,8 +161,11 @@ pub struct ChainClient {
     nonce: AtomicU64,
     nonce_known: AtomicBool,
     nonce_init: tokio::sync::Mutex<()>,
-    /// The highest final height seen, so `block_at` below it needs no extra request.
-    final_height: AtomicU64,
+    /// The finality views read at and blocks are followed at.
+    finality: Finality,
+    /// A height known to be at or below the followed finality (the highest seen), so
+    /// `block_at` below it needs no extra request.
+    followed_height: AtomicU64,
 }
 
 impl fmt::Debug for ChainClient {
@@ -120,6 +173,7 @@ impl fmt::Debug for ChainClient {
         f.debug_struct("ChainClient")
             .field("rpc", &self.rpc.server_addr())
             .field("contract_id", &self.contract_id)
+            .field("finality", &self.finality)
             .field(
                 "account",
                 &self.signer.as_ref().map(|s| s.get_account_id().to_string()),
@@ -166,8 +220,20 @@ impl ChainClient {
             nonce: AtomicU64::new(0),
             nonce_known: AtomicBool::new(false),
             nonce_init: tokio::sync::Mutex::new(()),
-            final_height: AtomicU64::new(0),
+            finality: Finality::default(),
+            followed_height: AtomicU64::new(0),
         }
+    }
+
+    /// This client following `finality` instead of the default (`near-final`).
+    pub fn with_finality(mut self, finality: Finality) -> Self {
+        self.finality = finality;
+        self
+    }
+
+    /// The finality this client's views read at and its blocks are followed at.
+    pub fn finality(&self) -> Finality {
+        self.finality
     }
 
     pub fn contract_id(&self) -> &AccountId {
@@ -198,15 +264,17 @@ impl ChainClient {
         }
     }
 
-    /// A view call on the contract at final finality, JSON args, JSON result parsed.
-    /// A contract panic (or a missing contract) is [`ChainError::Failed`].
+    /// A view call on the contract at the client's finality, JSON args, JSON result parsed.
+    /// That is the state as of the latest block the client follows, so never older than a
+    /// block it has handed out (a request the indexer found in block `h` is checked at `h`
+    /// or later). A contract panic (or a missing contract) is [`ChainError::Failed`].
     pub async fn view<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         args: &serde_json::Value,
     ) -> Result<T, ChainError> {
         let request = methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: self.finality.reference(),
             request: QueryRequest::CallFunction {
                 account_id: self.contract_id.clone(),
                 method_name: method.to_string(),
@@ -257,29 +325,29 @@ impl ChainClient {
         }
     }
 
-    /// The latest final block.
-    pub async fn final_block(&self) -> Result<BlockInfo, ChainError> {
+    /// The latest block at the client's finality.
+    pub async fn latest_block(&self) -> Result<BlockInfo, ChainError> {
         let view = self
-            .block_view(BlockReference::Finality(Finality::Final))
+            .block_view(self.finality.reference())
             .await?
-            .ok_or_else(|| ChainError::Rpc("block: no final block yet".into()))?;
-        self.final_height
+            .ok_or_else(|| ChainError::Rpc(format!("block: no {} block yet", self.finality)))?;
+        self.followed_height
             .fetch_max(view.header.height, Ordering::Relaxed);
         Ok(BlockInfo::from_view(&view))
     }
 
-    /// The final block at `height`; `None` when the chain skipped that height or it is not
-    /// final (or not produced) yet.
+    /// The block at `height`; `None` when the chain skipped that height or it is not at the
+    /// client's finality (or not produced) yet.
     pub async fn block_at(&self, height: u64) -> Result<Option<BlockInfo>, ChainError> {
         Ok(self
-            .final_block_view_at(height)
+            .followed_block_view_at(height)
             .await?
             .map(|b| BlockInfo::from_view(&b)))
     }
 
-    async fn final_block_view_at(&self, height: u64) -> Result<Option<BlockView>, ChainError> {
-        if height > self.final_height.load(Ordering::Relaxed)
-            && height > self.final_block().await?.height
+    async fn followed_block_view_at(&self, height: u64) -> Result<Option<BlockView>, ChainError> {
+        if height > self.followed_height.load(Ordering::Relaxed)
+            && height > self.latest_block().await?.height
         {
             return Ok(None);
         }
@@ -295,14 +363,14 @@ impl ChainClient {
         }
     }
 
-    /// The final block at `height` with the receipts of the chunks it includes (chunks new in
-    /// this block only; a chunk repeated from an earlier block is skipped). `None` as in
+    /// The block at `height` with the receipts of the chunks it includes (chunks new in this
+    /// block only; a chunk repeated from an earlier block is skipped). `None` as in
     /// [`ChainClient::block_at`].
     pub async fn block_receipts(
         &self,
         height: u64,
     ) -> Result<Option<(BlockInfo, Vec<ReceiptView>)>, ChainError> {
-        let Some(block) = self.final_block_view_at(height).await? else {
+        let Some(block) = self.followed_block_view_at(height).await? else {
             return Ok(None);
         };
         let mut receipts = Vec::new();
@@ -335,10 +403,12 @@ impl ChainClient {
         }
     }
 
-    /// The nonce of the signer's access key on chain.
+    /// The nonce of the signer's access key on chain, at the head: a new transaction is
+    /// checked against the head's state, and at `final` the nonce lags this key's latest
+    /// transactions by a couple of blocks (a nonce too low is corrected anyway, see `call`).
     async fn chain_nonce(&self, signer: &Signer) -> Result<u64, ChainError> {
         let request = methods::query::RpcQueryRequest {
-            block_reference: BlockReference::Finality(Finality::Final),
+            block_reference: Finality::Optimistic.reference(),
             request: QueryRequest::ViewAccessKey {
                 account_id: signer.get_account_id(),
                 public_key: signer.public_key(),
@@ -385,6 +455,10 @@ impl ChainClient {
     /// A function call on the contract signed by the node's account; waits until the
     /// transaction's outcome is final; returns the call's return value bytes, or
     /// [`ChainError::Failed`] when it executed and failed (or was refused for good).
+    ///
+    /// Waiting for `FINAL` (not `EXECUTED_OPTIMISTIC`) costs a couple of blocks but means that
+    /// once `call` returns, the effect shows in views at whatever finality the client follows
+    /// (a vote, then a re-read of `state()`, never sees the state from before the vote).
     ///
     /// Safe to call from many tasks at once. A transport or server error sends the same signed
     /// transaction again (the chain recognizes it by hash), with back-off, up to
@@ -469,12 +543,14 @@ impl ChainClient {
         }
     }
 
+    /// A final block's hash for a transaction: every RPC node knows it, and no fork drops it.
     async fn recent_block_hash(&self) -> Result<CryptoHash, ChainError> {
         let b = self
-            .block_view(BlockReference::Finality(Finality::Final))
+            .block_view(Finality::Final.reference())
             .await?
             .ok_or_else(|| ChainError::Rpc("block: no final block yet".into()))?;
-        self.final_height
+        // Final is at or below every finality a client can follow.
+        self.followed_height
             .fetch_max(b.header.height, Ordering::Relaxed);
         Ok(b.header.hash)
     }

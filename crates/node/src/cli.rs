@@ -93,7 +93,8 @@ pub async fn vote(config: &crate::config::Config, vote: &Vote) -> Result<String,
         .contract_id
         .parse()
         .map_err(|e| NodeError::Config(format!("near.contract_id: {e}")))?;
-    let chain = crate::chain::ChainClient::new(&config.near.rpc_url, contract, Some(key));
+    let chain = crate::chain::ChainClient::new(&config.near.rpc_url, contract, Some(key))
+        .with_finality(config.near.finality);
     let result = chain
         .call(method, &args, 30, 0)
         .await

@@ -57,6 +57,10 @@ pub struct NearSection {
     pub rpc_url: String,
     /// The signer contract's account.
     pub contract_id: String,
+    /// Which blocks the indexer follows and the node's views read: `near-final` (default),
+    /// `final` or `optimistic` (see the README, "Which blocks the indexer follows").
+    #[serde(default)]
+    pub finality: crate::chain::Finality,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -45,11 +45,10 @@ pub async fn run_until(
         .contract_id
         .parse()
         .map_err(|e| format!("near.contract_id: {e}"))?;
-    let chain = Arc::new(ChainClient::new(
-        &config.near.rpc_url,
-        contract,
-        Some(account_key),
-    ));
+    let chain = Arc::new(
+        ChainClient::new(&config.near.rpc_url, contract, Some(account_key))
+            .with_finality(config.near.finality),
+    );
     let directory = PeerDirectory::default();
     let endpoint = Arc::new(Endpoint::new(tls, directory.clone()).map_err(|e| e.to_string())?);
     let metrics = Arc::new(Metrics::new());

@@ -1,10 +1,13 @@
-//! The indexer: follows final blocks over JSON-RPC and finds the `sign` requests in them.
+//! The indexer: follows blocks over JSON-RPC and finds the `sign` requests in them.
 //!
-//! For each final block, in height order, it reads the receipts of the block's chunks and takes
+//! It follows the blocks at its client's finality (`[near] finality`, `near-final` unless set;
+//! see the README, "Which blocks the indexer follows"). For each such block, in height
+//! order, it reads the receipts of the block's chunks and takes
 //! the action receipts to the contract with a `FunctionCall` to `sign`. Their arguments parse
 //! with [`SignRequest`] (current and legacy forms); the receipt's `predecessor_id` is the caller,
 //! and with the path it gives the tweak. Each request is then confirmed with the contract view
-//! `is_pending`, and only confirmed ones go out.
+//! `is_pending` (a view at the same finality, so at the block being indexed or a later one),
+//! and only confirmed ones go out.
 //!
 //! Why receipts and not the contract's `sign_request` event logs: NEAR's JSON-RPC has no
 //! per-block access to execution outcomes (logs come only per transaction, by its hash, and the
@@ -12,17 +15,25 @@
 //! and `is_pending` confirms the request against contract state, so a refused `sign` (bad
 //! deposit, not running, malformed arguments) never reaches the signers.
 //!
-//! On the devnet a receipt listed in a block's chunk executed in that block, so a final block's
-//! `sign` receipt is pending unless it already got its answer or failed. On NEAR a chunk lists
+//! On the devnet a receipt listed in a block's chunk executed in that block, so a followed
+//! block's `sign` receipt is pending unless it already got its answer or failed. On NEAR a chunk lists
 //! receipts that may execute a block or two later, so a request not yet pending is checked
 //! again with each of the next [`RECHECK_BLOCKS`] blocks before it is given up; when it turns
 //! pending it goes out with the height and entropy of the block that carried it, as on every
 //! other node.
 //!
+//! Each block must name the block indexed before it as its parent. One that does not means a
+//! fork replaced blocks already indexed (possible only when following `optimistic`): the
+//! indexer steps back and indexes those heights again, sending their events again (requests
+//! the receiver knows already are duplicates to it). Requests of a dropped block were sent
+//! with that block's entropy; a node that saw the other fork has another, and such a request
+//! fails to sign (its user sends it again). Following `near-final` avoids this.
+//!
 //! Progress is stored as a checkpoint (the last height whose events were all sent), so a
 //! restarted indexer continues where it stopped: no block is skipped, none sent twice (as long
 //! as the receiver handled what it got before the stop).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,8 +47,10 @@ use crate::storage::Store;
 
 /// Blocks during which a `sign` receipt that is not (yet) pending is checked again.
 pub const RECHECK_BLOCKS: u64 = 5;
+/// How many of the last indexed blocks are remembered to step back over a fork.
+const REMEMBERED_BLOCKS: usize = 32;
 
-/// A `sign` request seen in a final block and confirmed pending.
+/// A `sign` request seen in a followed block and confirmed pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenRequest {
     /// The request; its tweak is derived from (`predecessor`, path).
@@ -59,11 +72,11 @@ pub enum ChainEvent {
         request: SignatureRequest,
         response: SignatureResponse,
     },
-    /// A final block, after all of its requests.
+    /// A followed block, after all of its requests.
     Block(BlockInfo),
 }
 
-/// What one final block holds for the node.
+/// What one block holds for the node.
 struct Findings {
     block: BlockInfo,
     /// Requests pending as of this block.
@@ -74,7 +87,7 @@ struct Findings {
 
 #[derive(Debug, Clone)]
 pub struct IndexerSettings {
-    /// How long to wait before asking for a block that is not final yet.
+    /// How long to wait before asking for a block not at the followed finality yet.
     pub poll_interval: Duration,
     /// The storage checkpoint name.
     pub checkpoint: &'static str,
@@ -104,11 +117,13 @@ impl Backoff {
     }
 }
 
-/// Follows final blocks from the stored checkpoint + 1 (or from the current final block when
-/// there is no checkpoint). For every block it sends first the [`ChainEvent::Request`]s found
-/// in it, then [`ChainEvent::Block`], and after sending `Block(h)` stores `h` as the
-/// checkpoint. RPC and storage errors are logged at warn and retried with back-off; no block
-/// is skipped because of an error. Returns when the receiver is dropped.
+/// Follows the blocks at the client's finality from the stored checkpoint + 1 (or from the
+/// latest such block when there is no checkpoint). For every block it sends first the
+/// [`ChainEvent::Request`]s found in it, then [`ChainEvent::Block`], and after sending
+/// `Block(h)` stores `h` as the checkpoint. RPC and storage errors are logged at warn and
+/// retried with back-off; no block is skipped because of an error. A block that does not
+/// follow the last one indexed sends the indexer back over the replaced blocks (see the
+/// module docs). Returns when the receiver is dropped.
 pub async fn run(
     client: Arc<ChainClient>,
     store: Arc<Store>,
@@ -129,35 +144,55 @@ pub async fn run(
             }
         }
     };
-    tracing::info!(height = next, "indexer: following final blocks");
+    let finality = client.finality();
+    tracing::info!(height = next, %finality, "indexer: following blocks");
     backoff.reset();
-    // The highest final height known.
-    let mut final_height = 0u64;
+    // The highest height known at the followed finality.
+    let mut followed_height = 0u64;
     // Requests seen but not pending yet, with the last height at which they are checked.
     let mut unconfirmed: Vec<(SeenRequest, u64)> = Vec::new();
+    // The last blocks indexed, oldest first: the next block must name the newest as parent.
+    let mut recent: VecDeque<BlockInfo> = VecDeque::new();
     loop {
         if events.is_closed() {
             return;
         }
-        if next > final_height {
-            match client.final_block().await {
+        if next > followed_height {
+            match client.latest_block().await {
                 Ok(b) => {
-                    final_height = b.height;
+                    followed_height = b.height;
                     backoff.reset();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "indexer: reading the final block failed; retrying");
+                    tracing::warn!(error = %e, %finality, "indexer: reading the latest block failed; retrying");
                     tokio::time::sleep(backoff.next()).await;
                     continue;
                 }
             }
-            if next > final_height {
+            if next > followed_height {
                 tokio::time::sleep(settings.poll_interval).await;
                 continue;
             }
         }
-        match index_block(&client, next, &mut unconfirmed).await {
-            Ok(Some(findings)) => {
+        match index_block(&client, next, recent.back(), &mut unconfirmed).await {
+            Ok(Step::Replaced(block)) => {
+                // The newest indexed block is not this block's parent: a fork replaced it.
+                let Some(replaced) = recent.pop_back() else {
+                    continue;
+                };
+                tracing::warn!(
+                    %finality,
+                    height = replaced.height,
+                    replaced = %hex::encode(replaced.hash),
+                    by_child_of = %hex::encode(block.prev_hash),
+                    "indexer: a fork replaced an indexed block; indexing from its height again"
+                );
+                unconfirmed.retain(|(seen, _)| seen.height < replaced.height);
+                next = replaced.height;
+                // Not a hot loop should RPC servers disagree on the chain for a while.
+                tokio::time::sleep(settings.poll_interval).await;
+            }
+            Ok(Step::Found(findings)) => {
                 let block = findings.block;
                 let requests = findings.requests.into_iter().map(ChainEvent::Request);
                 let responses = findings
@@ -174,10 +209,14 @@ pub async fn run(
                 }
                 store_checkpoint(&store, settings.checkpoint, block.height, &events).await;
                 backoff.reset();
-                next += 1;
+                recent.push_back(block);
+                if recent.len() > REMEMBERED_BLOCKS {
+                    recent.pop_front();
+                }
+                next = block.height + 1;
             }
-            // A height at or below the final one without a block: the chain skipped it.
-            Ok(None) => {
+            // A height at or below the followed one without a block: the chain skipped it.
+            Ok(Step::Skipped) => {
                 tracing::debug!(height = next, "indexer: no block at this height");
                 next += 1;
             }
@@ -197,7 +236,7 @@ async fn start_height(
     match store.checkpoint(checkpoint).map_err(|e| e.to_string())? {
         Some(h) => Ok(h + 1),
         None => Ok(client
-            .final_block()
+            .latest_block()
             .await
             .map_err(|e| e.to_string())?
             .height),
@@ -223,17 +262,31 @@ async fn store_checkpoint(
     }
 }
 
-/// The block at `height` (final), the requests that are pending as of it (those it carries
-/// and earlier `unconfirmed` ones that turned pending) and the `respond` calls in it. Requests
-/// not pending yet join `unconfirmed`. `None` if the chain skipped the height.
+/// What indexing one height found.
+enum Step {
+    Found(Findings),
+    /// The chain skipped the height.
+    Skipped,
+    /// The block there does not follow the last block indexed (given).
+    Replaced(BlockInfo),
+}
+
+/// The block at `height` (at the followed finality), the requests that are pending as of it
+/// (those it carries and earlier `unconfirmed` ones that turned pending) and the `respond`
+/// calls in it. Requests not pending yet join `unconfirmed`. Nothing changes when the block's
+/// parent is not `parent` (the last block indexed, if known).
 async fn index_block(
     client: &ChainClient,
     height: u64,
+    parent: Option<&BlockInfo>,
     unconfirmed: &mut Vec<(SeenRequest, u64)>,
-) -> Result<Option<Findings>, ChainError> {
+) -> Result<Step, ChainError> {
     let Some((block, receipts)) = client.block_receipts(height).await? else {
-        return Ok(None);
+        return Ok(Step::Skipped);
     };
+    if parent.is_some_and(|p| p.hash != block.prev_hash) {
+        return Ok(Step::Replaced(block));
+    }
     // On an error the block is retried from scratch, with the list as it was.
     let previous = unconfirmed.clone();
     let mut candidates: Vec<(SeenRequest, u64)> = std::mem::take(unconfirmed);
@@ -267,7 +320,7 @@ async fn index_block(
             }
         }
     }
-    Ok(Some(Findings {
+    Ok(Step::Found(Findings {
         block,
         requests: pending,
         responses,

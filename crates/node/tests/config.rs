@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use chainsig_node::chain::Finality;
 use chainsig_node::config::Config;
 
 const GOOD: &str = r#"
@@ -41,6 +42,21 @@ fn a_good_config_loads_with_defaults_for_the_rest() {
     assert_eq!(config.stockpile.triples_high, 8);
     assert_eq!(config.stockpile.presignatures_low, 8);
     assert_eq!(config.timeouts.sign_ms, 10_000);
+    assert_eq!(config.near.finality, Finality::NearFinal);
+}
+
+#[test]
+fn the_followed_finality_is_a_setting() {
+    for (text, finality) in [
+        ("optimistic", Finality::Optimistic),
+        ("near-final", Finality::NearFinal),
+        ("final", Finality::Final),
+    ] {
+        let config =
+            parse(&GOOD.replace("[near]\n", &format!("[near]\nfinality = \"{text}\"\n"))).unwrap();
+        assert_eq!(config.near.finality, finality);
+        assert_eq!(finality.as_str(), text);
+    }
 }
 
 #[test]
@@ -97,6 +113,10 @@ fn mistakes_name_the_field() {
             "unknown field `secret_key`",
         ),
         (GOOD.replace("[node]\n", ""), "unknown field"),
+        (
+            GOOD.replace("[near]\n", "[near]\nfinality = \"doomslug\"\n"),
+            "`near.finality`",
+        ),
         (
             format!("{GOOD}\n[timeouts]\nsign_ms = 5\n"),
             "timeouts.sign_ms",

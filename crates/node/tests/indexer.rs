@@ -167,6 +167,7 @@ async fn receipt_block(devnet: &DevnetClient, tx: &SignedTransaction) -> BlockIn
                     return BlockInfo {
                         height: block.header.height,
                         hash: block.header.hash.0,
+                        prev_hash: block.header.prev_hash.0,
                         random_value: block.header.random_value.0,
                     };
                 }
@@ -404,7 +405,11 @@ async fn chain_client_and_indexer_on_the_devnet() {
     }
     // block_at agrees with what the indexer reported.
     let h = want[0].height;
-    let b = reader.block_at(h).await.unwrap().expect("a final block");
+    let b = reader
+        .block_at(h)
+        .await
+        .unwrap()
+        .expect("a near-final block");
     assert_eq!((b.height, b.random_value), (h, want[0].entropy));
     assert_eq!(reader.block_at(u64::MAX / 2).await.unwrap(), None);
 
@@ -459,7 +464,7 @@ async fn chain_client_and_indexer_on_the_devnet() {
             ..ChainSettings::default()
         },
     ));
-    assert!(matches!(dead.final_block().await, Err(ChainError::Rpc(_))));
+    assert!(matches!(dead.latest_block().await, Err(ChainError::Rpc(_))));
     assert!(matches!(dead.block_at(5).await, Err(ChainError::Rpc(_))));
     assert!(matches!(
         dead.view::<Value>("state", &json!({})).await,

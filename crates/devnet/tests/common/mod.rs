@@ -135,11 +135,13 @@ impl Client {
         block.header.hash
     }
 
+    /// At the head: a transaction sent right after another sees the latter's nonce there,
+    /// not yet at `final` (as on NEAR).
     pub async fn nonce(&self, account: &AccountId, pk: &PublicKey) -> u64 {
         let r = self
             .rpc
             .call(methods::query::RpcQueryRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
+                block_reference: BlockReference::Finality(Finality::None),
                 request: QueryRequest::ViewAccessKey {
                     account_id: account.clone(),
                     public_key: pk.clone(),
@@ -186,11 +188,13 @@ impl Client {
         self.commit(tx).await.expect("transaction accepted")
     }
 
+    /// At the head, where the effects of a transaction `send` just returned are (at `final`
+    /// they show a couple of blocks later, as on NEAR).
     pub async fn view(&self, account: &AccountId, method: &str, args: &[u8]) -> Vec<u8> {
         let r = self
             .rpc
             .call(methods::query::RpcQueryRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
+                block_reference: BlockReference::Finality(Finality::None),
                 request: QueryRequest::CallFunction {
                     account_id: account.clone(),
                     method_name: method.to_string(),

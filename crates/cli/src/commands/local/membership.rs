@@ -269,7 +269,7 @@ impl Watch {
                     && (is_participant(state, account) == joins || resharing_seen)
             })
             .await?;
-        if let (Some((at, block)), Ok(now)) = (self.began.get(), self.chain.final_height().await) {
+        if let (Some((at, block)), Ok(now)) = (self.began.get(), self.chain.head_height().await) {
             println!(
                 "the reshare ended after {} blocks ({:.1} s)",
                 now.saturating_sub(block),

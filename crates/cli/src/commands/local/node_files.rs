@@ -55,6 +55,8 @@ struct NodeToml {
 struct NearToml {
     rpc_url: String,
     contract_id: String,
+    /// Written out so that the choice shows in every node's config.
+    finality: chainsig_node::chain::Finality,
 }
 
 #[derive(Serialize)]
@@ -135,6 +137,7 @@ pub fn create(
         near: NearToml {
             rpc_url: rpc_url.to_owned(),
             contract_id: contract_id.to_owned(),
+            finality: chainsig_node::chain::Finality::default(),
         },
         mesh: MeshToml {
             listen: mesh_address.clone(),

@@ -209,11 +209,13 @@ impl SignClient {
         Ok(hash)
     }
 
+    /// At the head (`optimistic`), which new transactions are checked against: at `final`
+    /// the nonce lags this account's latest transactions by a couple of blocks.
     async fn chain_nonce(&self) -> Result<u64, CliError> {
         let response = self
             .rpc
             .call(methods::query::RpcQueryRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
+                block_reference: BlockReference::Finality(Finality::None),
                 request: QueryRequest::ViewAccessKey {
                     account_id: self.signer.get_account_id(),
                     public_key: self.signer.public_key(),

@@ -38,6 +38,11 @@ pub struct UpArgs {
     /// Milliseconds between blocks.
     #[arg(long, default_value_t = 200)]
     block_time: u64,
+    /// Blocks by which `final` lags the head (NEAR: about 2; `near-final` lags by one);
+    /// 0 makes every block final at once.
+    #[arg(long, default_value_t = chainsig_devnet::node::DEFAULT_FINAL_LAG,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    final_lag: u64,
     /// The contract wasm (default: $CHAINSIG_CONTRACT_WASM, the workspace's build, or a
     /// fresh build from the source tree).
     #[arg(long)]
@@ -144,10 +149,16 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
     runtime.block_on(up(&args, &shape, &home, start))
 }
 
-async fn start_devnet(home: &Home, port: u16, block_time: u64) -> Result<Devnet, CliError> {
+async fn start_devnet(
+    home: &Home,
+    port: u16,
+    block_time: u64,
+    final_lag: u64,
+) -> Result<Devnet, CliError> {
     let config = DevnetConfig {
         rpc_addr: ([127, 0, 0, 1], port).into(),
         block_time: Duration::from_millis(block_time),
+        final_lag,
         tx_timeout: Duration::from_secs(30),
         ..DevnetConfig::new(home.devnet_dir())
     };
@@ -162,11 +173,12 @@ async fn up(args: &UpArgs, shape: &Shape, home: &Home, start: Start) -> Result<(
         Start::Fresh { rpc_port, .. } => *rpc_port,
         Start::Resume(setup) => setup.rpc_port,
     };
-    let devnet = start_devnet(home, rpc_port, args.block_time).await?;
+    let devnet = start_devnet(home, rpc_port, args.block_time, args.final_lag).await?;
     println!(
-        "devnet: {} (blocks every {} ms)",
+        "devnet: {} (blocks every {} ms, final {} blocks behind the head)",
         devnet.rpc_url(),
-        args.block_time
+        args.block_time,
+        args.final_lag
     );
     let setup = match start {
         Start::Resume(setup) => {
