@@ -111,7 +111,9 @@ impl StorageError {
 
 fn db_error(error: impl Into<redb::Error>) -> StorageError {
     match error.into() {
-        redb::Error::Corrupted(why) => StorageError::Damaged(format!("redb: {why}")),
+        redb::Error::Corrupted(why) => {
+            StorageError::Damaged(format!("redb found it corrupt: {why}"))
+        }
         redb::Error::Io(error) => StorageError::Io(error.to_string()),
         redb::Error::PreviousIo => StorageError::Io("an earlier write to the file failed".into()),
         redb::Error::DatabaseAlreadyOpen => StorageError::InUse,

@@ -113,7 +113,10 @@ fn a_damaged_page_anywhere_is_refused_at_open() {
         match Store::open(&path, &written.key) {
             Ok(store) => assert_holds(&store, &written),
             Err(StorageError::Damaged(why)) => {
-                assert!(why.starts_with("redb: "), "page {page}: {why}");
+                assert!(
+                    why.starts_with("redb found it corrupt"),
+                    "page {page}: {why}"
+                );
                 refused.push(page);
             }
             Err(other) => panic!("page {page}: not reported as damage: {other}"),
