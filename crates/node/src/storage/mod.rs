@@ -114,6 +114,10 @@ fn db_error(error: impl Into<redb::Error>) -> StorageError {
         redb::Error::Corrupted(why) => {
             StorageError::Damaged(format!("redb found it corrupt: {why}"))
         }
+        // What redb read makes no sense (e.g. "Not a redb database: magic number mismatch").
+        redb::Error::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            StorageError::Damaged(error.to_string())
+        }
         redb::Error::Io(error) => StorageError::Io(error.to_string()),
         redb::Error::PreviousIo => StorageError::Io("an earlier write to the file failed".into()),
         redb::Error::DatabaseAlreadyOpen => StorageError::InUse,
