@@ -82,7 +82,12 @@ fn start_network() -> (Scratch, LocalUp, PathBuf) {
     let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
     let dir = scratch_dir();
     let home = dir.path.join("net");
-    let mut up = LocalUp::start(&home, &wasm, &["--nodes", "4", "--threshold", "3"]);
+    // The tests kill and restart nodes themselves (one of them with a fault switched on).
+    let mut up = LocalUp::start(
+        &home,
+        &wasm,
+        &["--nodes", "4", "--threshold", "3", "--no-restart"],
+    );
     up.wait_for("ready", READY_TIMEOUT);
     (dir, up, home)
 }

@@ -148,10 +148,19 @@ fn local_network_end_to_end() {
     let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("net");
+    // The test kills a node and restarts it itself (broken_node.rs has `local up` do it).
     let mut up = LocalUp::start(
         &home,
         &wasm,
-        &["--nodes", "3", "--threshold", "2", "--users", "2"],
+        &[
+            "--nodes",
+            "3",
+            "--threshold",
+            "2",
+            "--users",
+            "2",
+            "--no-restart",
+        ],
     );
     up.wait_for("ready", READY_TIMEOUT);
     let network = read_json(&home.join("network.json"));

@@ -182,13 +182,14 @@ fn assert_answered(report: &BenchReport, max_p99: u64) {
 }
 
 /// A local network at (4, 3) on 100 ms blocks, ready, in a scratch directory (its `net`).
+/// The tests kill nodes and restart them themselves, when they choose: `--no-restart`.
 fn start_network() -> (Scratch, LocalUp) {
     let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
     let dir = scratch_dir();
     let mut up = LocalUp::start(
         &dir.path.join("net"),
         &wasm,
-        &["--nodes", "4", "--threshold", "3"],
+        &["--nodes", "4", "--threshold", "3", "--no-restart"],
     );
     up.wait_for("ready", READY_TIMEOUT);
     (dir, up)

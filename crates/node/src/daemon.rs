@@ -1,5 +1,6 @@
 //! The node process: opens storage, loads keys, and wires chain access, the indexer, the
-//! coordinator and HTTP together; runs until SIGINT/SIGTERM.
+//! coordinator and HTTP together; runs until SIGINT/SIGTERM, or until its storage fails (it
+//! then exits with one line naming the file and what to do).
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,7 @@ pub async fn run_until(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
+    // First of all: a node that cannot trust its storage must not join the mesh.
     let store = Arc::new(open_store(&config)?);
     let account_key =
         keys::load_account_key(&config.node.account_key_file, &config.node.account_id)
@@ -81,7 +83,7 @@ pub async fn run_until(
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let indexer = tokio::spawn(indexer::run(
         chain,
-        store,
+        store.clone(),
         events,
         IndexerSettings::default(),
     ));
@@ -98,14 +100,22 @@ pub async fn run_until(
     );
     tracing::info!(account = %config.node.account_id, "node started");
     crate::faults::announce();
-    tokio::select! {
-        () = coordinator.run(events_rx) => tracing::warn!("coordinator stopped"),
-        () = shutdown => tracing::info!("shutting down"),
-    }
+    let outcome = tokio::select! {
+        () = coordinator.run(events_rx) => {
+            tracing::warn!("coordinator stopped");
+            Ok(())
+        }
+        () = shutdown => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        // Storage that failed once is not used again: stop, and say why.
+        error = store.damaged() => Err(storage_problem(&config, &error)),
+    };
     indexer.abort();
     http_task.abort();
     generation.shutdown_background();
-    Ok(())
+    outcome
 }
 
 fn open_store(config: &Config) -> Result<Store, String> {
@@ -116,7 +126,10 @@ fn open_store(config: &Config) -> Result<Store, String> {
             config.node.data_dir.display()
         )
     })?;
-    let path = config.node.data_dir.join(DATABASE_FILE);
+    let path = database_path(config);
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "storage: no database yet, creating one");
+    }
     // A node restarted right after a crash may find the lock still held while the old
     // process's last threads exit: wait a moment before calling it another running node.
     let mut tries = 0;
@@ -126,8 +139,53 @@ fn open_store(config: &Config) -> Result<Store, String> {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
-            result => return result.map_err(|e| format!("storage {}: {e}", path.display())),
+            result => return result.map_err(|e| storage_problem(config, &e)),
         }
+    }
+}
+
+fn database_path(config: &Config) -> std::path::PathBuf {
+    config.node.data_dir.join(DATABASE_FILE)
+}
+
+/// One line for a storage failure: which file, what is wrong, what to do. A node without its
+/// data directory starts with no key share; the next reshare gives it one (README).
+fn storage_problem(config: &Config, error: &StorageError) -> String {
+    let path = database_path(config);
+    let path = path.display();
+    let data_dir = config.node.data_dir.display();
+    match error {
+        StorageError::Damaged(why) => format!(
+            "storage {path} is damaged ({why}): restore it from a backup, or remove {data_dir} \
+             to start this node without its key share (the next reshare gives it a new one)"
+        ),
+        StorageError::Io(why) => format!(
+            "storage {path} cannot be read or written ({why}): check the file, its \
+             permissions and the disk"
+        ),
+        StorageError::InUse => format!(
+            "storage {path} is open in another process: is this node already running? Stop \
+             that one first"
+        ),
+        StorageError::WrongKey => format!(
+            "storage {path} does not open with the storage key from {}: it was made with \
+             another key (or is another node's data); give this node the key it was made with",
+            key_source(config)
+        ),
+        StorageError::UnknownSchema(schema) => format!(
+            "storage {path} was written by a newer chainsig (schema {schema}): run that \
+             version or a later one"
+        ),
+        other => format!("storage {path}: {other}"),
+    }
+}
+
+/// Where the config says the storage key comes from.
+fn key_source(config: &Config) -> String {
+    match (&config.storage.key_env, &config.storage.key_file) {
+        (Some(name), _) => format!("${name} (storage.key_env)"),
+        (None, Some(path)) => format!("{} (storage.key_file)", path.display()),
+        (None, None) => "nowhere".into(),
     }
 }
 

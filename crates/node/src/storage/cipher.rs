@@ -13,6 +13,10 @@ use super::StorageError;
 
 const NONCE_LEN: usize = 12;
 
+/// A sealed record that does not open: another key, another place, or changed bytes.
+#[derive(Debug)]
+pub(crate) struct Undecryptable;
+
 /// The storage encryption key. Never printed, never written by the node.
 pub struct StorageKey(Zeroizing<[u8; 32]>);
 
@@ -76,21 +80,19 @@ impl Cipher {
         &self,
         place: &[u8],
         sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, StorageError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(StorageError::Undecryptable);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at the nonce length");
+    ) -> Result<Zeroizing<Vec<u8>>, Undecryptable> {
+        let Some((nonce, ciphertext)) = sealed.split_first_chunk::<NONCE_LEN>() else {
+            return Err(Undecryptable);
+        };
         self.0
             .decrypt(
-                &Nonce::from(nonce),
+                &Nonce::from(*nonce),
                 Payload {
                     msg: ciphertext,
                     aad: place,
                 },
             )
             .map(Zeroizing::new)
-            .map_err(|_| StorageError::Undecryptable)
+            .map_err(|_| Undecryptable)
     }
 }

@@ -7,7 +7,7 @@ use chainsig_mpc::{ParticipantId, Triple};
 use redb::{ReadableTable, WriteTransaction};
 
 use super::{
-    db_error, place, EpochPresignature, StorageError, Store, KEY_ATTEMPTS, KEY_SHARES,
+    db_error, EpochPresignature, Place, StorageError, Store, KEY_ATTEMPTS, KEY_SHARES,
     PRESIGNATURE, PRESIGNATURES, TRIPLE, TRIPLES,
 };
 
@@ -53,32 +53,34 @@ impl Store {
         epoch: u64,
         triples: &TripleRule<'_>,
     ) -> Result<Pruned, StorageError> {
-        if self.key_share_attempt(epoch)?.is_none() {
-            return Err(StorageError::Corrupt(format!(
-                "refusing to remove old key material: no key share of epoch {epoch} is stored"
-            )));
-        }
-        let txn = self.db.begin_write().map_err(db_error)?;
-        let pruned = Pruned {
-            key_shares: remove_key_shares(&txn, |e| e != epoch)?,
-            presignatures: self.remove_presignatures(&txn, |e| e != epoch)?,
-            triples: self.remove_triples(&txn, |t| !triples.keeps(t))?,
-        };
-        txn.commit().map_err(db_error)?;
-        Ok(pruned)
+        self.guarded(|| {
+            if self.key_share_attempt(epoch)?.is_none() {
+                return Err(StorageError::NoShareOfEpoch(epoch));
+            }
+            let txn = self.db.begin_write().map_err(db_error)?;
+            let pruned = Pruned {
+                key_shares: remove_key_shares(&txn, |e| e != epoch)?,
+                presignatures: self.remove_presignatures(&txn, |e| e != epoch)?,
+                triples: self.remove_triples(&txn, |t| !triples.keeps(t))?,
+            };
+            txn.commit().map_err(db_error)?;
+            Ok(pruned)
+        })
     }
 
     /// Removes every key share, presignature and triple: this node has left the network, and
     /// a removed participant's shares must end with its epoch.
     pub fn forget_key_material(&self) -> Result<Pruned, StorageError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        let pruned = Pruned {
-            key_shares: remove_key_shares(&txn, |_| true)?,
-            presignatures: self.remove_presignatures(&txn, |_| true)?,
-            triples: self.remove_triples(&txn, |_| true)?,
-        };
-        txn.commit().map_err(db_error)?;
-        Ok(pruned)
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(db_error)?;
+            let pruned = Pruned {
+                key_shares: remove_key_shares(&txn, |_| true)?,
+                presignatures: self.remove_presignatures(&txn, |_| true)?,
+                triples: self.remove_triples(&txn, |_| true)?,
+            };
+            txn.commit().map_err(db_error)?;
+            Ok(pruned)
+        })
     }
 
     pub(super) fn remove_presignatures(
@@ -91,9 +93,9 @@ impl Store {
         for entry in table.iter().map_err(db_error)? {
             let (key, sealed) = entry.map_err(db_error)?;
             let (owner, id) = key.value();
-            let at = place(PRESIGNATURE.name, ParticipantId(owner), id);
+            let at = Place::Asset(PRESIGNATURE.name, ParticipantId(owner), id);
             // A record that does not open can never be used: it goes too.
-            let record = self.unseal::<EpochPresignature>(&at, sealed.value());
+            let record = self.unseal::<EpochPresignature>(at, sealed.value());
             if record.is_err() || record.is_ok_and(|r| remove(r.epoch)) {
                 doomed.push((owner, id));
             }
@@ -114,8 +116,8 @@ impl Store {
         for entry in table.iter().map_err(db_error)? {
             let (key, sealed) = entry.map_err(db_error)?;
             let (owner, id) = key.value();
-            let at = place(TRIPLE.name, ParticipantId(owner), id);
-            let triple = self.unseal::<Triple>(&at, sealed.value());
+            let at = Place::Asset(TRIPLE.name, ParticipantId(owner), id);
+            let triple = self.unseal::<Triple>(at, sealed.value());
             if triple.as_ref().map_or(true, &remove) {
                 doomed.push((owner, id));
             }

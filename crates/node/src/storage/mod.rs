@@ -10,11 +10,24 @@
 //! not depend on the key. When an epoch ends, [`Store::prune_to_epoch`] removes in one
 //! transaction what the new epoch cannot use (other epochs' key shares and presignatures,
 //! triples with a member who left); it runs only once the new epoch's share is stored.
+//!
+//! Damage: the file's integrity is checked on every open (redb verifies the checksum of every
+//! page of the committed trees), so a file changed outside redb is refused before anything
+//! reads it. Should storage fail later (a record that does not decrypt under the right key, an
+//! I/O error, a panic inside redb), the operation returns [`StorageError::Damaged`] or
+//! [`StorageError::Io`], every later one fails the same way, and [`Store::damaged`] resolves:
+//! the node stops rather than run on storage it cannot trust.
 
 mod cipher;
 mod epochs;
+#[cfg(test)]
+mod tests;
 
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chainsig_mpc::{KeyShare, ParticipantId, Presignature, Triple};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -43,10 +56,18 @@ const KEY_ATTEMPTS: TableDefinition<u64, u64> = TableDefinition::new("key_share_
 const TRIPLES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("triples");
 const PRESIGNATURES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("presignatures");
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StorageError {
     #[error("storage database error: {0}")]
     Db(String),
+    /// The file is not what redb or this node wrote: it fails redb's integrity check, or a
+    /// record does not decrypt although the key check passed. Storage cannot be trusted.
+    #[error("the database is damaged: {0}")]
+    Damaged(String),
+    /// The file cannot be read or written (permissions, a directory in its place, a failing
+    /// disk). Storage cannot be used.
+    #[error("I/O error: {0}")]
+    Io(String),
     #[error("another process has this database open: is this node already running?")]
     InUse,
     #[error("{0}")]
@@ -55,12 +76,10 @@ pub enum StorageError {
         "the storage key does not open this data directory (wrong key, or another node's data)"
     )]
     WrongKey,
-    #[error("a stored record does not decrypt: wrong storage key or corrupt data")]
-    Undecryptable,
-    #[error("a stored record is corrupt: {0}")]
-    Corrupt(String),
     #[error("the data directory was written by a newer schema ({0}) than this node knows")]
     UnknownSchema(u64),
+    #[error("refusing to remove old key material: no key share of epoch {0} is stored")]
+    NoShareOfEpoch(u64),
     #[error("no {what} {owner}/{id} in storage (never stored, or already used)")]
     Missing {
         what: &'static str,
@@ -82,8 +101,50 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether this error means storage can no longer be trusted or used (the node must stop),
+    /// rather than one request being wrong.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StorageError::Damaged(_) | StorageError::Io(_))
+    }
+}
+
 fn db_error(error: impl Into<redb::Error>) -> StorageError {
-    StorageError::Db(error.into().to_string())
+    match error.into() {
+        redb::Error::Corrupted(why) => {
+            StorageError::Damaged(format!("redb found it corrupt: {why}"))
+        }
+        // What redb read makes no sense (e.g. "Not a redb database: magic number mismatch").
+        redb::Error::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            StorageError::Damaged(error.to_string())
+        }
+        redb::Error::Io(error) => StorageError::Io(error.to_string()),
+        redb::Error::PreviousIo => StorageError::Io("an earlier write to the file failed".into()),
+        redb::Error::DatabaseAlreadyOpen => StorageError::InUse,
+        error @ (redb::Error::LockPoisoned(_) | redb::Error::TransactionPoisoned) => {
+            StorageError::Damaged(format!("redb: {error}"))
+        }
+        other => StorageError::Db(other.to_string()),
+    }
+}
+
+/// What a panic carried, as text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// A panic inside redb (it asserts on pages it cannot parse) as a storage error.
+fn caught<T>(op: impl FnOnce() -> Result<T, StorageError>) -> Result<T, StorageError> {
+    catch_unwind(AssertUnwindSafe(op)).unwrap_or_else(|panic| {
+        Err(StorageError::Damaged(format!(
+            "redb failed on it: {}",
+            panic_text(&*panic)
+        )))
+    })
 }
 
 /// One kind of use-once asset and the table it lives in.
@@ -101,31 +162,116 @@ const PRESIGNATURE: AssetKind = AssetKind {
     table: PRESIGNATURES,
 };
 
-fn place(kind: &str, owner: ParticipantId, id: AssetId) -> Vec<u8> {
-    let mut place = kind.as_bytes().to_vec();
-    place.extend_from_slice(&owner.0.to_be_bytes());
-    place.extend_from_slice(&id.to_be_bytes());
-    place
+/// Where a sealed record lives; authenticated with it (see [`cipher`]).
+#[derive(Clone, Copy)]
+enum Place {
+    KeyShare(u64),
+    Asset(&'static str, ParticipantId, AssetId),
+}
+
+impl Place {
+    fn aad(&self) -> Vec<u8> {
+        match *self {
+            Place::KeyShare(epoch) => {
+                let mut place = b"key_share".to_vec();
+                place.extend_from_slice(&epoch.to_be_bytes());
+                place
+            }
+            Place::Asset(kind, owner, id) => {
+                let mut place = kind.as_bytes().to_vec();
+                place.extend_from_slice(&owner.0.to_be_bytes());
+                place.extend_from_slice(&id.to_be_bytes());
+                place
+            }
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::KeyShare(epoch) => write!(f, "the key share of epoch {epoch}"),
+            Place::Asset(kind, owner, id) => write!(f, "{kind} {id} of {owner}"),
+        }
+    }
 }
 
 pub struct Store {
     db: Database,
     cipher: Cipher,
+    /// The first error that showed storage cannot be trusted; once set, every operation fails.
+    damage: tokio::sync::watch::Sender<Option<StorageError>>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`. A store created with another key is refused.
+    /// Opens (or creates) the store at `path`, checking the whole file's integrity first. A
+    /// store created with another key is refused ([`StorageError::WrongKey`]), a damaged file
+    /// too ([`StorageError::Damaged`]).
     pub fn open(path: &Path, key: &StorageKey) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::InUse,
-            other => db_error(other),
+        // A commit that a crash (or power loss) left half written fails its checksums, and
+        // redb goes back to the commit before it: the one whose `commit` had returned. Say so.
+        let rolled_back = Arc::new(AtomicBool::new(false));
+        let seen = rolled_back.clone();
+        let db = caught(|| {
+            Database::builder()
+                .set_check_integrity_on_open(true)
+                .set_repair_callback(move |session| {
+                    // Progress 0.3 is reported only when the last commit does not verify.
+                    if (0.2..0.5).contains(&session.progress()) {
+                        seen.store(true, Ordering::Relaxed);
+                    }
+                })
+                .create(path)
+                .map_err(db_error)
         })?;
+        if rolled_back.load(Ordering::Relaxed) {
+            tracing::warn!(
+                path = %path.display(),
+                "storage: the last commit did not verify (cut short by a crash?) and was rolled back"
+            );
+        }
         let store = Self {
             db,
             cipher: Cipher::new(key),
+            damage: tokio::sync::watch::Sender::new(None),
         };
-        store.initialize()?;
+        store.guarded(|| store.initialize())?;
         Ok(store)
+    }
+
+    /// Resolves once an operation has found storage damaged or unusable, with that error.
+    pub async fn damaged(&self) -> StorageError {
+        let mut damage = self.damage.subscribe();
+        let found = damage
+            .wait_for(Option::is_some)
+            .await
+            .map(|error| error.clone());
+        match found {
+            Ok(Some(error)) => error,
+            // The sender lives in `self`, so it is never dropped while this waits.
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Runs one storage operation: refused once storage is known damaged; a panic inside redb
+    /// becomes [`StorageError::Damaged`]; a damage error is remembered for every later call.
+    fn guarded<T>(&self, op: impl FnOnce() -> Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Some(error) = self.damage.borrow().clone() {
+            return Err(error);
+        }
+        let result = caught(op);
+        if let Err(error) = &result {
+            if error.is_damage() {
+                self.damage.send_if_modified(|damage| {
+                    let first = damage.is_none();
+                    if first {
+                        *damage = Some(error.clone());
+                    }
+                    first
+                });
+            }
+        }
+        result
     }
 
     fn initialize(&self) -> Result<(), StorageError> {
@@ -150,7 +296,9 @@ impl Store {
                         .as_deref()
                         .and_then(|b| b.try_into().ok())
                         .map(u64::from_be_bytes)
-                        .ok_or_else(|| StorageError::Corrupt("schema version".into()))?;
+                        .ok_or_else(|| {
+                            StorageError::Damaged("the schema version record is unreadable".into())
+                        })?;
                     if schema > SCHEMA_VERSION {
                         return Err(StorageError::UnknownSchema(schema));
                     }
@@ -178,16 +326,24 @@ impl Store {
         txn.commit().map_err(db_error)
     }
 
-    fn seal<T: Serialize>(&self, place: &[u8], value: &T) -> Vec<u8> {
+    fn seal<T: Serialize>(&self, place: Place, value: &T) -> Result<Vec<u8>, StorageError> {
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(value).expect("stored types serialize to JSON"),
+            serde_json::to_vec(value)
+                .map_err(|e| StorageError::Db(format!("{place} does not serialize: {e}")))?,
         );
-        self.cipher.seal(place, &plain)
+        Ok(self.cipher.seal(&place.aad(), &plain))
     }
 
-    fn unseal<T: DeserializeOwned>(&self, place: &[u8], sealed: &[u8]) -> Result<T, StorageError> {
-        let plain = self.cipher.open(place, sealed)?;
-        serde_json::from_slice(&plain).map_err(|e| StorageError::Corrupt(e.to_string()))
+    /// Opens a record. The key check at open proved the key right, so a record that does not
+    /// open was changed on disk.
+    fn unseal<T: DeserializeOwned>(&self, place: Place, sealed: &[u8]) -> Result<T, StorageError> {
+        let plain = self.cipher.open(&place.aad(), sealed).map_err(|_| {
+            StorageError::Damaged(format!(
+                "{place} does not decrypt, although the storage key is right"
+            ))
+        })?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| StorageError::Damaged(format!("{place} does not decode: {e}")))
     }
 
     // ----- key shares -----
@@ -201,70 +357,80 @@ impl Store {
         attempt: u64,
         share: &KeyShare,
     ) -> Result<(), StorageError> {
-        let replaces = self.key_share_attempt(epoch)?.is_some_and(|a| a != attempt);
-        let sealed = self.seal(&epoch_place(epoch), share);
-        let txn = self.db.begin_write().map_err(db_error)?;
-        if replaces {
-            self.remove_presignatures(&txn, |e| e == epoch)?;
-        }
-        txn.open_table(KEY_SHARES)
-            .map_err(db_error)?
-            .insert(epoch, sealed.as_slice())
-            .map_err(db_error)?;
-        txn.open_table(KEY_ATTEMPTS)
-            .map_err(db_error)?
-            .insert(epoch, attempt)
-            .map_err(db_error)?;
-        txn.commit().map_err(db_error)
+        self.guarded(|| {
+            let replaces = self.key_share_attempt(epoch)?.is_some_and(|a| a != attempt);
+            let sealed = self.seal(Place::KeyShare(epoch), share)?;
+            let txn = self.db.begin_write().map_err(db_error)?;
+            if replaces {
+                self.remove_presignatures(&txn, |e| e == epoch)?;
+            }
+            txn.open_table(KEY_SHARES)
+                .map_err(db_error)?
+                .insert(epoch, sealed.as_slice())
+                .map_err(db_error)?;
+            txn.open_table(KEY_ATTEMPTS)
+                .map_err(db_error)?
+                .insert(epoch, attempt)
+                .map_err(db_error)?;
+            txn.commit().map_err(db_error)
+        })
     }
 
     /// The attempt `epoch`'s stored share came from (`None`: no share; a share stored before
     /// attempts were recorded counts as attempt 0).
     pub fn key_share_attempt(&self, epoch: u64) -> Result<Option<u64>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        if txn
-            .open_table(KEY_SHARES)
-            .map_err(db_error)?
-            .get(epoch)
-            .map_err(db_error)?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let attempts = txn.open_table(KEY_ATTEMPTS).map_err(db_error)?;
-        let attempt = attempts.get(epoch).map_err(db_error)?.map(|v| v.value());
-        Ok(Some(attempt.unwrap_or(0)))
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            if txn
+                .open_table(KEY_SHARES)
+                .map_err(db_error)?
+                .get(epoch)
+                .map_err(db_error)?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let attempts = txn.open_table(KEY_ATTEMPTS).map_err(db_error)?;
+            let attempt = attempts.get(epoch).map_err(db_error)?.map(|v| v.value());
+            Ok(Some(attempt.unwrap_or(0)))
+        })
     }
 
     /// The epochs this node holds a share of, lowest first.
     pub fn key_share_epochs(&self) -> Result<Vec<u64>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
-        let range = table.range::<u64>(..).map_err(db_error)?;
-        range
-            .map(|entry| entry.map(|(epoch, _)| epoch.value()).map_err(db_error))
-            .collect()
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
+            let range = table.range::<u64>(..).map_err(db_error)?;
+            range
+                .map(|entry| entry.map(|(epoch, _)| epoch.value()).map_err(db_error))
+                .collect()
+        })
     }
 
     pub fn key_share(&self, epoch: u64) -> Result<Option<KeyShare>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
-        let sealed = table.get(epoch).map_err(db_error)?;
-        sealed
-            .map(|v| self.unseal(&epoch_place(epoch), v.value()))
-            .transpose()
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
+            let sealed = table.get(epoch).map_err(db_error)?;
+            sealed
+                .map(|v| self.unseal(Place::KeyShare(epoch), v.value()))
+                .transpose()
+        })
     }
 
     /// The share of the highest epoch stored.
     pub fn latest_key_share(&self) -> Result<Option<(u64, KeyShare)>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
-        let last = table.last().map_err(db_error)?;
-        last.map(|(epoch, sealed)| {
-            let epoch = epoch.value();
-            Ok((epoch, self.unseal(&epoch_place(epoch), sealed.value())?))
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(KEY_SHARES).map_err(db_error)?;
+            let last = table.last().map_err(db_error)?;
+            last.map(|(epoch, sealed)| {
+                let epoch = epoch.value();
+                Ok((epoch, self.unseal(Place::KeyShare(epoch), sealed.value())?))
+            })
+            .transpose()
         })
-        .transpose()
     }
 
     // ----- triples and presignatures -----
@@ -275,24 +441,26 @@ impl Store {
         owner: ParticipantId,
         items: &[(AssetId, T)],
     ) -> Result<(), StorageError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        {
-            let mut table = txn.open_table(kind.table).map_err(db_error)?;
-            for (id, value) in items {
-                if table.get((owner.0, *id)).map_err(db_error)?.is_some() {
-                    return Err(StorageError::AlreadyExists {
-                        what: kind.name,
-                        owner,
-                        id: *id,
-                    });
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(db_error)?;
+            {
+                let mut table = txn.open_table(kind.table).map_err(db_error)?;
+                for (id, value) in items {
+                    if table.get((owner.0, *id)).map_err(db_error)?.is_some() {
+                        return Err(StorageError::AlreadyExists {
+                            what: kind.name,
+                            owner,
+                            id: *id,
+                        });
+                    }
+                    let sealed = self.seal(Place::Asset(kind.name, owner, *id), value)?;
+                    table
+                        .insert((owner.0, *id), sealed.as_slice())
+                        .map_err(db_error)?;
                 }
-                let sealed = self.seal(&place(kind.name, owner, *id), value);
-                table
-                    .insert((owner.0, *id), sealed.as_slice())
-                    .map_err(db_error)?;
             }
-        }
-        txn.commit().map_err(db_error)
+            txn.commit().map_err(db_error)
+        })
     }
 
     /// Removes the named assets in one committed transaction, then returns them. Nothing is
@@ -304,27 +472,30 @@ impl Store {
         ids: [AssetId; N],
         check: impl Fn(AssetId, &T) -> Result<(), StorageError>,
     ) -> Result<[T; N], StorageError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        let mut values = Vec::with_capacity(N);
-        {
-            let mut table = txn.open_table(kind.table).map_err(db_error)?;
-            for id in ids {
-                let sealed = table.remove((owner.0, id)).map_err(db_error)?;
-                let sealed = sealed.ok_or(StorageError::Missing {
-                    what: kind.name,
-                    owner,
-                    id,
-                })?;
-                let value: T = self.unseal(&place(kind.name, owner, id), sealed.value())?;
-                check(id, &value)?;
-                values.push(value);
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(db_error)?;
+            let mut values = Vec::with_capacity(N);
+            {
+                let mut table = txn.open_table(kind.table).map_err(db_error)?;
+                for id in ids {
+                    let sealed = table.remove((owner.0, id)).map_err(db_error)?;
+                    let sealed = sealed.ok_or(StorageError::Missing {
+                        what: kind.name,
+                        owner,
+                        id,
+                    })?;
+                    let value: T =
+                        self.unseal(Place::Asset(kind.name, owner, id), sealed.value())?;
+                    check(id, &value)?;
+                    values.push(value);
+                }
             }
-        }
-        // An early return above drops the transaction uncommitted: nothing was removed.
-        txn.commit().map_err(db_error)?;
-        Ok(values
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("one value per id")))
+            // An early return above drops the transaction uncommitted: nothing was removed.
+            txn.commit().map_err(db_error)?;
+            values
+                .try_into()
+                .map_err(|_| StorageError::Db(format!("{} {owner}: one value per id", kind.name)))
+        })
     }
 
     /// The ids of up to `limit` assets `owner` has, lowest first.
@@ -334,15 +505,17 @@ impl Store {
         owner: ParticipantId,
         limit: usize,
     ) -> Result<Vec<AssetId>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(kind.table).map_err(db_error)?;
-        let range = table
-            .range((owner.0, 0)..=(owner.0, u64::MAX))
-            .map_err(db_error)?;
-        range
-            .take(limit)
-            .map(|entry| entry.map(|(key, _)| key.value().1).map_err(db_error))
-            .collect()
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(kind.table).map_err(db_error)?;
+            let range = table
+                .range((owner.0, 0)..=(owner.0, u64::MAX))
+                .map_err(db_error)?;
+            range
+                .take(limit)
+                .map(|entry| entry.map(|(key, _)| key.value().1).map_err(db_error))
+                .collect()
+        })
     }
 
     /// Every asset `owner` has, with who shares it (read at startup to rebuild the owner's
@@ -353,19 +526,22 @@ impl Store {
         owner: ParticipantId,
         participants: impl Fn(&T) -> S,
     ) -> Result<Vec<(AssetId, S)>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(kind.table).map_err(db_error)?;
-        let range = table
-            .range((owner.0, 0)..=(owner.0, u64::MAX))
-            .map_err(db_error)?;
-        range
-            .map(|entry| {
-                let (key, sealed) = entry.map_err(db_error)?;
-                let id = key.value().1;
-                let value: T = self.unseal(&place(kind.name, owner, id), sealed.value())?;
-                Ok((id, participants(&value)))
-            })
-            .collect()
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(kind.table).map_err(db_error)?;
+            let range = table
+                .range((owner.0, 0)..=(owner.0, u64::MAX))
+                .map_err(db_error)?;
+            range
+                .map(|entry| {
+                    let (key, sealed) = entry.map_err(db_error)?;
+                    let id = key.value().1;
+                    let value: T =
+                        self.unseal(Place::Asset(kind.name, owner, id), sealed.value())?;
+                    Ok((id, participants(&value)))
+                })
+                .collect()
+        })
     }
 
     /// `owner`'s triples made with `threshold`, with who shares each.
@@ -474,18 +650,22 @@ impl Store {
     // ----- checkpoints -----
 
     pub fn checkpoint(&self, name: &str) -> Result<Option<u64>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
-        let table = txn.open_table(CHECKPOINTS).map_err(db_error)?;
-        Ok(table.get(name).map_err(db_error)?.map(|v| v.value()))
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(CHECKPOINTS).map_err(db_error)?;
+            Ok(table.get(name).map_err(db_error)?.map(|v| v.value()))
+        })
     }
 
     pub fn set_checkpoint(&self, name: &str, value: u64) -> Result<(), StorageError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        txn.open_table(CHECKPOINTS)
-            .map_err(db_error)?
-            .insert(name, value)
-            .map_err(db_error)?;
-        txn.commit().map_err(db_error)
+        self.guarded(|| {
+            let txn = self.db.begin_write().map_err(db_error)?;
+            txn.open_table(CHECKPOINTS)
+                .map_err(db_error)?
+                .insert(name, value)
+                .map_err(db_error)?;
+            txn.commit().map_err(db_error)
+        })
     }
 }
 
@@ -500,10 +680,4 @@ struct EpochPresignature {
 struct EpochPresignatureRef<'a> {
     epoch: u64,
     presignature: &'a Presignature,
-}
-
-fn epoch_place(epoch: u64) -> Vec<u8> {
-    let mut place = b"key_share".to_vec();
-    place.extend_from_slice(&epoch.to_be_bytes());
-    place
 }

@@ -12,6 +12,10 @@ use crate::error::CliError;
 pub struct NodeProcess {
     pub name: String,
     pub log_file: PathBuf,
+    /// When this process was started.
+    pub started: Instant,
+    /// The log's length when it was started: what it wrote comes after.
+    log_start: u64,
     pid_file: PathBuf,
     child: Child,
     exited: Option<ExitStatus>,
@@ -37,6 +41,7 @@ pub fn spawn(home: &Home, node: &NodeSetup) -> Result<NodeProcess, CliError> {
         .append(true)
         .open(&log_file)
         .map_err(|e| CliError::Failed(format!("{}: {e}", log_file.display())))?;
+    let log_start = log.metadata().map_or(0, |m| m.len());
     let log2 = log
         .try_clone()
         .map_err(|e| CliError::Failed(format!("{}: {e}", log_file.display())))?;
@@ -58,6 +63,8 @@ pub fn spawn(home: &Home, node: &NodeSetup) -> Result<NodeProcess, CliError> {
     Ok(NodeProcess {
         name: node.name.clone(),
         log_file,
+        started: Instant::now(),
+        log_start,
         pid_file,
         child,
         exited: None,
@@ -109,18 +116,28 @@ impl NodeProcess {
     }
 }
 
-/// The last non-empty line of a node's log: why it stopped, usually.
-pub fn last_log_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default()
+impl NodeProcess {
+    /// The last error this process wrote to its log (the node's own `error: …` line as it
+    /// exits, an `ERROR` log line, a panic), if any.
+    pub fn last_error_line(&self) -> Option<String> {
+        last_error_line(&self.log_file, self.log_start)
+    }
 }
+
+/// The last error line of the log at `path` after byte `from`, `error: ` taken off.
+pub fn last_error_line(path: &Path, from: u64) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let text = text.get(usize::try_from(from).ok()?..)?;
+    let text = String::from_utf8_lossy(text);
+    let line = text.lines().rev().find(|line| {
+        line.starts_with("error: ") || line.contains(" ERROR ") || line.contains(" panicked at ")
+    })?;
+    let line = line.strip_prefix("error: ").unwrap_or(line).trim();
+    Some(line.chars().take(MAX_REASON).collect())
+}
+
+/// Characters of a log line quoted as the reason a node exited.
+const MAX_REASON: usize = 400;
 
 /// SIGTERM to every running node, SIGKILL to those still running after `grace`.
 pub fn stop_all(nodes: &mut [NodeProcess], grace: Duration) {

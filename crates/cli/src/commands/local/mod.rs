@@ -10,6 +10,7 @@ pub mod progress;
 mod setup;
 mod signals;
 pub mod signing;
+mod supervise;
 mod up;
 mod wasm;
 

@@ -1,5 +1,6 @@
 //! `chainsig local up`: the devnet in this process, the contract, and N node processes;
-//! ready once the contract is Running and every node has presignatures in stock.
+//! ready once the contract is Running and every node has presignatures in stock. A node that
+//! exits is started again (`supervise.rs`); only a signal stops the network.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use super::files::{self, Home, Network, NetworkNode, Setup, UserKey};
 use super::progress::{self, Observation, Watcher};
 use super::setup::{self, Plan};
 use super::signals::Shutdown;
+use super::supervise::Supervisor;
 use super::{node_files, wasm};
 use crate::error::CliError;
 
@@ -50,6 +52,10 @@ pub struct UpArgs {
     /// Give up if the network is not ready after this many seconds.
     #[arg(long, default_value_t = 900)]
     ready_timeout: u64,
+    /// Leave a node that exits down instead of starting it again (to run it by hand, e.g.
+    /// under a debugger).
+    #[arg(long)]
+    no_restart: bool,
 }
 
 /// The shape of a new network, checked.
@@ -235,50 +241,66 @@ async fn run_network(
         .map_err(|e| CliError::Failed(format!("local.json contract_id: {e}")))?;
     let watcher = Watcher::new(&devnet.rpc_url(), contract);
     let deadline = Duration::from_secs(args.ready_timeout);
-    let Some(ready) = wait_ready(&watcher, setup, nodes, shutdown, deadline).await? else {
+    let mut supervisor = Supervisor::new(!args.no_restart);
+    let waited = wait_ready(
+        &watcher,
+        home,
+        setup,
+        nodes,
+        &mut supervisor,
+        shutdown,
+        deadline,
+    );
+    let Some(ready) = waited.await? else {
         return Ok(());
     };
     let network = network_file(home, devnet, setup, &ready)?;
     files::write_json(&home.network_file(), &network)?;
-    print_ready(home, &network);
-    serve(home, setup.clone(), nodes, shutdown).await;
+    let down: Vec<&str> = setup
+        .active_nodes()
+        .filter(|n| supervisor.is_down(&n.name))
+        .map(|n| n.name.as_str())
+        .collect();
+    print_ready(home, &network, &down);
+    serve(home, setup.clone(), nodes, &mut supervisor, shutdown).await;
     // Clients of a stopped network get "is `local up` running?" instead of a refused
     // connection.
     let _ = std::fs::remove_file(home.network_file());
     Ok(())
 }
 
-/// Fails when a node process ended before the network was ready.
-fn check_children(nodes: &mut [NodeProcess]) -> Result<(), CliError> {
-    for node in nodes.iter_mut() {
-        if let Some(status) = node.newly_exited() {
-            return Err(CliError::Failed(format!(
-                "{} exited before the network was ready ({status}): {}",
-                node.name,
-                children::last_log_line(&node.log_file)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Polls until ready; `None` when a signal asked to stop first.
+/// Polls until ready (every node still running has its stock); `None` when a signal asked
+/// to stop first. Nodes that exit meanwhile are restarted; one left down for good is no
+/// longer waited for, as long as a threshold of nodes remains.
 async fn wait_ready(
     watcher: &Watcher,
+    home: &Home,
     setup: &Setup,
     nodes: &mut [NodeProcess],
+    supervisor: &mut Supervisor,
     shutdown: &mut Shutdown,
     timeout: Duration,
 ) -> Result<Option<Observation>, CliError> {
     let started = Instant::now();
-    let named: Vec<(String, String)> = setup
-        .active_nodes()
-        .map(|n| (n.name.clone(), n.http_url.clone()))
-        .collect();
     let mut printed = (String::new(), Instant::now());
     let mut last_state = String::new();
     loop {
-        check_children(nodes)?;
+        supervisor.step(home, setup, nodes);
+        let named: Vec<(String, String)> = setup
+            .active_nodes()
+            .filter(|n| !supervisor.is_down(&n.name))
+            .map(|n| (n.name.clone(), n.http_url.clone()))
+            .collect();
+        if named.len() < setup.threshold as usize {
+            return Err(CliError::Failed(format!(
+                "only {} of {} nodes are left running, fewer than the threshold {}: the \
+                 network cannot sign (see the nodes' logs in {})",
+                named.len(),
+                setup.active_nodes().count(),
+                setup.threshold,
+                home.dir.join("nodes").display()
+            )));
+        }
         let observation = watcher.observe(&named).await;
         let state = progress::state_name(&observation.contract).to_owned();
         if state != last_state {
@@ -304,6 +326,7 @@ async fn wait_ready(
             )));
         }
         tokio::select! {
+            biased;
             () = shutdown.recv() => return Ok(None),
             () = tokio::time::sleep(Duration::from_millis(300)) => {}
         }
@@ -352,9 +375,15 @@ fn network_file(
     })
 }
 
-fn print_ready(home: &Home, network: &Network) {
+/// `down`: nodes left down for good (the network is ready without them).
+fn print_ready(home: &Home, network: &Network, down: &[&str]) {
+    let down = if down.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} down)", down.join(", "))
+    };
     println!(
-        "ready: {} nodes, threshold {}, contract {}, root key {}",
+        "ready: {} nodes{down}, threshold {}, contract {}, root key {}",
         network.nodes.len(),
         network.threshold,
         network.contract_id,
@@ -385,32 +414,27 @@ fn start_node(home: &Home, node: &files::NodeSetup) -> Result<NodeProcess, CliEr
     Ok(process)
 }
 
-/// Runs until a signal, reporting nodes that stop on their own (or are killed), and following
-/// `local.json`: `local add-node` adds a node there (started here), `local remove-node` marks
-/// one removed (stopped here).
+/// Runs until a signal, restarting nodes that stop on their own (or are killed), and
+/// following `local.json`: `local add-node` adds a node there (started here), `local
+/// remove-node` marks one removed (stopped here).
 async fn serve(
     home: &Home,
     mut setup: Setup,
     nodes: &mut Vec<NodeProcess>,
+    supervisor: &mut Supervisor,
     shutdown: &mut Shutdown,
 ) {
     loop {
-        for node in nodes.iter_mut() {
-            if let Some(status) = node.newly_exited() {
-                println!(
-                    "{} exited ({status}); its log: {}",
-                    node.name,
-                    node.log_file.display()
-                );
-            }
-        }
+        supervisor.step(home, &setup, nodes);
         if let Ok(changed) = files::read_json::<Setup>(&home.setup_file()) {
             if changed != setup {
                 follow_membership(home, &changed, nodes);
                 setup = changed;
             }
         }
+        // A signal first: nodes that Ctrl-C reached too must not be restarted.
         tokio::select! {
+            biased;
             () = shutdown.recv() => return,
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
