@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -78,6 +78,31 @@ impl Node {
     }
 }
 
+/// A stocked network of four, this test's alone while it lives.
+struct Network {
+    _one: MutexGuard<'static, ()>,
+    _dir: Scratch,
+    up: LocalUp,
+    home: PathBuf,
+    nodes: Vec<Node>,
+}
+
+fn stocked_network() -> Network {
+    let one = ONE_NETWORK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (dir, up, home) = start_network();
+    let nodes: Vec<Node> = (0..4).map(|i| Node::new(&home, i)).collect();
+    wait_stocked(&nodes.iter().collect::<Vec<_>>());
+    Network {
+        _one: one,
+        _dir: dir,
+        up,
+        home,
+        nodes,
+    }
+}
+
 fn start_network() -> (Scratch, LocalUp, PathBuf) {
     let wasm = chainsig_devnet::signer_wasm::locate().expect("the contract wasm");
     let dir = scratch_dir();
@@ -107,12 +132,14 @@ fn assert_all_answered(report: &BenchReport) {
 
 #[test]
 fn a_killed_node_is_replaced_at_once_and_serves_again_once_caught_up() {
-    let _one = ONE_NETWORK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let (_dir, up, home) = start_network();
-    let nodes: Vec<Node> = (0..4).map(|i| Node::new(&home, i)).collect();
-    wait_stocked(&nodes.iter().collect::<Vec<_>>());
+    // Every field bound: the lock and the scratch directory live to the end of the test.
+    let Network {
+        _one,
+        _dir,
+        up,
+        home,
+        nodes,
+    } = stocked_network();
 
     // Killed under load: a quarter of the requests in flight had it as their leader.
     let bench = Bench::start(&home, 5 + AFTER_KILL, 1.0);
@@ -173,12 +200,14 @@ fn wait_any_log(nodes: &[&Node], needles: &[&str], timeout: Duration) {
 
 #[test]
 fn a_mute_participant_is_left_out_and_taken_back_when_it_recovers() {
-    let _one = ONE_NETWORK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let (_dir, up, home) = start_network();
-    let nodes: Vec<Node> = (0..4).map(|i| Node::new(&home, i)).collect();
-    wait_stocked(&nodes.iter().collect::<Vec<_>>());
+    // Every field bound: the lock and the scratch directory live to the end of the test.
+    let Network {
+        _one,
+        _dir,
+        up,
+        home,
+        nodes,
+    } = stocked_network();
     let mute = &nodes[3];
     let mute_id = format!("participant #{}", mute.participant_id());
     let others: Vec<&Node> = nodes[..3].iter().collect();
