@@ -50,9 +50,15 @@ pub struct Health {
 }
 
 impl Health {
-    /// A run failed, and `blamed` are the participants it waited on or that broke it.
+    /// A run failed, and `blamed` are the participants it waited on or that broke it. A
+    /// failure while the participant already sits out does not count again: it comes from a
+    /// run started before (one crash fails every run the node was in at once), and must not
+    /// lengthen its back-off.
     pub fn run_failed(&mut self, me: ParticipantId, blamed: &[ParticipantId], now: Instant) {
         for &peer in blamed.iter().filter(|&&p| p != me) {
+            if self.is_benched(peer, now) {
+                continue;
+            }
             let failures = self.failing.get(&peer).map_or(0, |f| f.failures) + 1;
             let backoff = BENCH_FIRST
                 .saturating_mul(1 << (failures - 1).min(16))
@@ -199,6 +205,10 @@ mod tests {
         let peers = at(&[(0, Some(10)), (1, Some(10)), (2, Some(10))]);
         health.run_failed(ME, &ids(&[2, 0]), start);
         assert!(!health.is_benched(ME, start), "never benches itself");
+        // The other runs it was in fail too, at once: that is still one failure.
+        for _ in 0..10 {
+            health.run_failed(ME, &ids(&[2]), start + Duration::from_millis(10));
+        }
         assert_eq!(
             health.ready(ME, &peers, 1, start).participants,
             ids(&[0, 1])
@@ -235,12 +245,18 @@ mod tests {
     #[test]
     fn the_back_off_is_capped() {
         let mut health = Health::default();
-        let now = Instant::now();
-        for _ in 0..100 {
-            health.run_failed(ME, &ids(&[1]), now);
+        let mut at = Instant::now();
+        // It fails again each time its back-off is over, many times over.
+        for _ in 0..20 {
+            health.run_failed(ME, &ids(&[1]), at);
+            while health.is_benched(ParticipantId(1), at) {
+                at += Duration::from_secs(1);
+            }
         }
-        assert!(health.is_benched(ParticipantId(1), now + BENCH_MAX - Duration::from_millis(1)));
-        assert!(!health.is_benched(ParticipantId(1), now + BENCH_MAX));
+        health.run_failed(ME, &ids(&[1]), at);
+        let one = ParticipantId(1);
+        assert!(health.is_benched(one, at + BENCH_MAX - Duration::from_millis(1)));
+        assert!(!health.is_benched(one, at + BENCH_MAX));
     }
 
     proptest! {
