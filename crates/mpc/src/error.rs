@@ -83,10 +83,40 @@ impl ProtocolError {
     pub fn blamed(&self) -> Vec<ParticipantId> {
         match self {
             ProtocolError::Timeout { waiting_on, .. } => waiting_on.clone(),
-            ProtocolError::PeerDown(peer) => vec![*peer],
-            // Lacking a share after a crash is not misbehaving: retry without the asset.
-            ProtocolError::UnknownPeer(_) | ProtocolError::Declined(_) => Vec::new(),
+            // Declining is blamed too: after a crash a node declines the few runs whose shares
+            // it lost, which costs it one short back-off, while a peer that declined every run
+            // would otherwise burn its leaders' presignatures one after another.
+            ProtocolError::PeerDown(peer) | ProtocolError::Declined(peer) => vec![*peer],
+            ProtocolError::UnknownPeer(_) => Vec::new(),
             other => other.suspect().into_iter().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_run_blames_whom_it_waited_on_or_who_broke_it() {
+        let (a, b) = (ParticipantId(1), ParticipantId(2));
+        let timeout = ProtocolError::Timeout {
+            after: Duration::from_secs(1),
+            waiting_on: vec![a, b],
+        };
+        assert_eq!(timeout.blamed(), vec![a, b]);
+        assert_eq!(ProtocolError::PeerDown(a).blamed(), vec![a]);
+        assert_eq!(ProtocolError::Declined(b).blamed(), vec![b]);
+        assert_eq!(ProtocolError::Duplicate { peer: a }.blamed(), vec![a]);
+        let failed = ProtocolError::Failed {
+            reason: "bad proof".into(),
+            suspect: Some(b),
+        };
+        assert_eq!(failed.blamed(), vec![b]);
+        // Someone outside the run cannot hold it up, and a bad start is nobody's fault.
+        assert!(ProtocolError::UnknownPeer(a).blamed().is_empty());
+        assert!(ProtocolError::BadParameters("t > n".into())
+            .blamed()
+            .is_empty());
     }
 }

@@ -76,7 +76,7 @@ pub struct RunError {
     pub message: String,
     pub blame: Vec<ParticipantId>,
     /// A new run may start at once: the failure points at someone (left out of the next
-    /// one), or at the asset (a participant lacked its share and declined).
+    /// one; a participant that lacked its share and declined, say).
     pub retry_now: bool,
 }
 
@@ -289,7 +289,7 @@ async fn drive<P: chainsig_mpc::Protocol>(
         let blame = e.blamed();
         RunError {
             message: e.to_string(),
-            retry_now: !blame.is_empty() || matches!(e, chainsig_mpc::ProtocolError::Declined(_)),
+            retry_now: !blame.is_empty(),
             blame,
         }
     })
