@@ -95,39 +95,34 @@ impl DevnetClient {
         &self.rpc
     }
 
-    pub async fn latest_block_hash(&self) -> Result<CryptoHash, ClientError> {
+    /// The header of the block at `block_reference`.
+    async fn header(
+        &self,
+        block_reference: BlockReference,
+    ) -> Result<near_primitives::views::BlockHeaderView, ClientError> {
         let block = self
             .rpc
-            .call(methods::block::RpcBlockRequest {
-                block_reference: BlockReference::latest(),
-            })
+            .call(methods::block::RpcBlockRequest { block_reference })
             .await
             .map_err(rpc_err)?;
-        Ok(block.header.hash)
+        Ok(block.header)
+    }
+
+    pub async fn latest_block_hash(&self) -> Result<CryptoHash, ClientError> {
+        Ok(self.header(BlockReference::latest()).await?.hash)
     }
 
     /// The height of the head (the latest block, `optimistic`).
     pub async fn head_height(&self) -> Result<u64, ClientError> {
-        let block = self
-            .rpc
-            .call(methods::block::RpcBlockRequest {
-                block_reference: BlockReference::latest(),
-            })
-            .await
-            .map_err(rpc_err)?;
-        Ok(block.header.height)
+        Ok(self.header(BlockReference::latest()).await?.height)
     }
 
     /// The height of the last final block.
     pub async fn final_height(&self) -> Result<u64, ClientError> {
-        let block = self
-            .rpc
-            .call(methods::block::RpcBlockRequest {
-                block_reference: BlockReference::Finality(Finality::Final),
-            })
-            .await
-            .map_err(rpc_err)?;
-        Ok(block.header.height)
+        Ok(self
+            .header(BlockReference::Finality(Finality::Final))
+            .await?
+            .height)
     }
 
     /// The nonce of `signer`'s access key at the head (`optimistic`): the state a new
